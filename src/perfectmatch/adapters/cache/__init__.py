@@ -1,0 +1,1 @@
+"""Cache adapters: diskcache (default, JSON only) and Redis."""

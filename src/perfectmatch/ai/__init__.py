@@ -1,0 +1,1 @@
+"""AI layer: compatibility and profile analysis through OpenAI-compatible providers, with fallback."""

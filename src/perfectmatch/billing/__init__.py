@@ -1,0 +1,1 @@
+"""Billing: plans, subscription state machine, payment gateway use and webhooks."""

@@ -1,0 +1,111 @@
+"""The ``perfectmatch`` command: a thin Typer shell over the library.
+
+Every command parses arguments, calls library functions and formats the result. Errors derived
+from ``PerfectMatchError`` print one ``Error: ...`` line on stderr and exit 1 (a traceback only
+with ``--debug``). Sub-command groups live in sibling modules and are registered below.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+
+from perfectmatch.config import Settings
+from perfectmatch.errors import PerfectMatchError, describe_validation_error
+
+if TYPE_CHECKING:
+    from perfectmatch.bootstrap import App
+
+app = typer.Typer(
+    name="perfectmatch",
+    help="perfectmatch: questionnaire, daily matching batch, AI analysis, billing and operations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@dataclass
+class CliState:
+    """Built once per invocation from global options; ``app`` is created on first use."""
+
+    settings: Settings
+    json: bool = False
+    debug: bool = False
+    _app: App | None = field(default=None, repr=False)
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from perfectmatch.bootstrap import build_app
+
+            self._app = build_app(self.settings)
+        return self._app
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option("--db", help="database URL (default: $PERFECTMATCH_DB_URL)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    env_file: Annotated[Path | None, typer.Option("--env-file", help="read settings from this .env file")] = None,
+) -> None:
+    overrides = {"db_url": db} if db else {}
+    settings = Settings(_env_file=env_file or ".env", **overrides)  # type: ignore[call-arg]
+    ctx.obj = CliState(settings=settings, json=json_out, debug=debug)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The ``CliState`` of this invocation (from any sub-command)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj
+
+
+def _register() -> None:
+    from perfectmatch.cli import db, population
+
+    app.add_typer(db.app, name="db")
+    app.command("simulate")(population.simulate_cmd)
+    app.add_typer(population.import_app, name="import")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app and turn library errors into one stderr line."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+    except (PerfectMatchError, ValidationError, OSError) as exc:
+        if debug:
+            raise
+        msg = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        typer.echo(f"Error: {msg}", err=True)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if debug:
+            raise
+        typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        return 1
+    return 0

@@ -1,0 +1,94 @@
+"""Settings: every knob, read from ``PERFECTMATCH_*`` environment variables (nested with ``__``).
+
+Only ``bootstrap`` and the CLI build ``Settings``; core functions receive a section
+(``MatchingSettings``, ``AISettings`` ...) or plain arguments. Secrets are ``SecretStr`` and never
+printed. ``Settings.describe()`` lists every variable for the README and ``doctor``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CacheSettings(BaseModel):
+    """Where cached values live: a local diskcache directory (default), Redis, or nowhere."""
+
+    backend: Literal["disk", "redis", "none"] = "disk"
+    dir: Path = Field(default=Path(".perfectmatch-cache"), description="diskcache directory (owner-only)")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="used when backend=redis")
+    namespace: str = Field(default="pm", description="key prefix, so several apps can share a Redis")
+
+
+class MatchingSettings(BaseModel):
+    """Numbers of the daily batch; defaults are the spec's."""
+
+    similarity_threshold: float = Field(default=0.65, ge=-1.0, le=1.0)
+    top_k: int = Field(default=50, ge=1, le=1000)
+    min_compatibility: float = Field(default=70.0, ge=0.0, le=100.0, description="delivery threshold, 0-100")
+    free_daily_cap: int = Field(default=10, ge=0)
+    premium_daily_cap: int = Field(default=50, ge=0)
+    active_window_days: int = Field(default=30, ge=1)
+    new_user_days: int = Field(default=7, ge=0, description="first-week visibility boost")
+    min_pool: int = Field(default=20, ge=0, description="expand the radius when fewer candidates pass")
+    max_radius_km: float = Field(default=200.0, gt=0)
+    mode: Literal["exact", "approx"] = "exact"
+    assignment: Literal["greedy", "global"] = "global"
+
+
+class AISettings(BaseModel):
+    """AI providers. With OPENAI_API_KEY set OpenAI is used; DEEPSEEK_API_KEY adds the backup."""
+
+    provider: Literal["auto", "local", "openai", "deepseek"] = "auto"
+    openai_api_key: SecretStr | None = Field(default=None, description="or OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, description="or OPENAI_BASE_URL")
+    openai_model: str = "gpt-4o-mini"
+    openai_embedding_model: str = "text-embedding-3-small"
+    deepseek_api_key: SecretStr | None = Field(default=None, description="or DEEPSEEK_API_KEY")
+    deepseek_base_url: str = Field(default="https://api.deepseek.com", description="or DEEPSEEK_BASE_URL")
+    deepseek_model: str = "deepseek-chat"
+    batch_size: int = Field(default=50, ge=1, le=200)
+    timeout_s: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    failure_rate_switch: float = Field(default=0.10, ge=0.0, le=1.0)
+
+
+class Settings(BaseSettings):
+    """All configuration. ``Settings(_env_file=None, db_url=...)`` in tests."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PERFECTMATCH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    db_url: str = Field(default="sqlite:///perfectmatch.db", description="SQLAlchemy URL; postgresql+psycopg://...")
+    seed: int = Field(default=0, description="seed for every random choice the library makes")
+    log_level: str = "WARNING"
+    embedder: Literal["hashing", "openai"] = Field(default="hashing", description="text embedder")
+    cache: CacheSettings = CacheSettings()
+    matching: MatchingSettings = MatchingSettings()
+    ai: AISettings = AISettings()
+
+    def redacted(self) -> dict[str, object]:
+        """Settings as a dict with every secret masked, for ``doctor`` and logs."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def env_variables() -> list[tuple[str, str, str]]:
+    """Every environment variable Settings reads, as (name, default, description) rows."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name.upper()}__")
+                continue
+            default = field.default
+            shown = "" if default is None else str(default.value if hasattr(default, "value") else default)
+            rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
+
+    walk(Settings, "PERFECTMATCH_")
+    return rows

@@ -1,0 +1,1 @@
+"""Matching core: profile vectors, mutual prefilters, candidate generation, scoring, distribution."""

@@ -1,0 +1,1 @@
+"""Populations: synthetic users (simulate) and real data-set importers (OkCupid)."""

@@ -1,0 +1,1 @@
+"""Adaptive questionnaire engine: question banks, branching rules, dimension scores, sessions."""
