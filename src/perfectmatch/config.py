@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     )
 
     db_url: str = Field(default="sqlite:///perfectmatch.db", description="SQLAlchemy URL; postgresql+psycopg://...")
+    auto_migrate: bool = Field(default=True, description="apply database migrations on start-up")
     seed: int = Field(default=0, description="seed for every random choice the library makes")
     log_level: str = "WARNING"
     embedder: Literal["hashing", "openai"] = Field(default="hashing", description="text embedder")

@@ -68,7 +68,7 @@ class PopulationFrame:
     birth_day: np.ndarray  # int32, days since 1970-01-01
     lat: np.ndarray  # float64 degrees
     lon: np.ndarray  # float64 degrees
-    radius_km: np.ndarray  # float32
+    radius_km: np.ndarray  # float64 km
     age_min: np.ndarray  # int16
     age_max: np.ndarray  # int16
     goal: np.ndarray  # int8
@@ -145,7 +145,7 @@ class PopulationFrame:
             birth_day=col([day_number(m.profile.birth_date) for m in ms], np.int32),
             lat=col([m.profile.location.lat for m in ms], np.float64),
             lon=col([m.profile.location.lon for m in ms], np.float64),
-            radius_km=col([m.preferences.radius_km for m in ms], np.float32),
+            radius_km=col([m.preferences.radius_km for m in ms], np.float64),
             age_min=col([m.preferences.age_min for m in ms], np.int16),
             age_max=col([m.preferences.age_max for m in ms], np.int16),
             goal=col([GOALS.index(m.preferences.goal) for m in ms], np.int8),

@@ -109,6 +109,18 @@ class PopulationRepository(Protocol):
         ...
 
 
+class VectorMatrix(Protocol):
+    """Profile vectors of many users as one float32 matrix."""
+
+    def save_matrix(self, ids: np.ndarray, vecs: np.ndarray, version: str) -> int:
+        """Upsert ``vecs`` (``(n, d)``) for ``ids`` (``(n,)``) under ``version``."""
+        ...
+
+    def load_matrix(self, version: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vecs)`` stored under ``version``, sorted by id; stale versions are left out."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """A transaction over every repository: rolls back on exit unless ``commit()`` was called."""
 
@@ -117,6 +129,7 @@ class UnitOfWork(Protocol):
     preferences: Repository[UserId, Preferences]
     responses: Repository[UserId, QuestionnaireResponse]
     vectors: Repository[UserId, ProfileVector]
+    vector_matrix: VectorMatrix
     matches: Repository[tuple[UserId, UserId], Match]
     likes: Repository[tuple[UserId, UserId], Like]
     blocks: Repository[tuple[UserId, UserId], Block]

@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from perfectmatch.ports import NO_PROGRESS, Progress as ProgressReporter
+from perfectmatch.ports import NO_PROGRESS
+from perfectmatch.ports import Progress as ProgressReporter
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True)

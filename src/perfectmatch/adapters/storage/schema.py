@@ -1,0 +1,219 @@
+"""Database schema as SQLAlchemy Core tables; Alembic migrations are generated from this metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit ids on PostgreSQL, rowid-backed INTEGER on SQLite (so autoincrement works there).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone, so we add it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value} given; use timezone-aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _user_fk() -> ForeignKey:
+    return ForeignKey("users.id", ondelete="CASCADE")
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(254), unique=True),
+    Column("status", String(12), nullable=False),
+    Column("tier", String(10), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_active_at", UTCDateTime, nullable=False),
+    Column("source", String(40)),
+    Column("source_id", String(80)),
+    UniqueConstraint("source", "source_id", name="uq_users_source_source_id"),
+    Index("ix_users_last_active_at", "last_active_at"),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("display_name", String(80), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("gender", String(12), nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("place", String(120), nullable=False, default=""),
+    Column("photos", JSON, nullable=False, default=list),
+    Column("bio", Text, nullable=False, default=""),
+)
+
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("genders_sought", String(40), nullable=False),  # comma-separated Gender codes, sorted
+    Column("age_min", SmallInteger, nullable=False),
+    Column("age_max", SmallInteger, nullable=False),
+    Column("radius_km", Float, nullable=False),
+    Column("goal", String(16), nullable=False),
+    Column("dealbreakers", JSON, nullable=False, default=list),
+)
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("bank_version", String(40), nullable=False),
+    Column("answers", JSON, nullable=False),  # [[question_id, value, importance, seconds], ...]
+    Column("open_texts", JSON, nullable=False),
+    Column("open_texts_missing_reason", String(200)),
+    Column("dimension_scores", JSON, nullable=False),
+    Column("completed_at", UTCDateTime),
+)
+
+profile_vectors = Table(
+    "profile_vectors",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("version", String(80), nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # little-endian float32, dim values
+)
+
+matches = Table(
+    "matches",
+    metadata,
+    Column("user_a", Id, _user_fk(), primary_key=True),
+    Column("user_b", Id, _user_fk(), primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("vector_score", Float, nullable=False),
+    Column("ai_score", Float),
+    Column("final_score", Float, nullable=False),
+    Column("source", String(12), nullable=False),
+    Column("insight_id", String(80)),
+    Column("status", String(12), nullable=False),
+    Index("ix_matches_day", "day"),
+    Index("ix_matches_user_b", "user_b"),
+)
+
+likes = Table(
+    "likes",
+    metadata,
+    Column("liker", Id, _user_fk(), primary_key=True),
+    Column("likee", Id, _user_fk(), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_likes_likee", "likee"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("blocker", Id, _user_fk(), primary_key=True),
+    Column("blocked", Id, _user_fk(), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_a", Id, _user_fk(), nullable=False),
+    Column("user_b", Id, _user_fk(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+    UniqueConstraint("user_a", "user_b", name="uq_conversations_pair"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("sender_id", Id, _user_fk(), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivery", String(12), nullable=False),
+    Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, _user_fk(), nullable=False, index=True),
+    Column("plan_id", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("card_last4", String(4)),
+    Column("card_brand", String(20)),
+    Column("provider_ref", String(80)),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("user_id", Id, _user_fk(), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("read", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Column("read_at", UTCDateTime),
+    Index("ix_notifications_user_created", "user_id", "created_at"),
+)
+
+notification_prefs = Table(
+    "notification_prefs",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("data", JSON, nullable=False),
+)

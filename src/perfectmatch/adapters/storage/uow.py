@@ -1,0 +1,91 @@
+"""``SqlAlchemyUnitOfWork``: one transaction over every repository (``ports.UnitOfWork``)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from perfectmatch.adapters.storage import mappings as m
+from perfectmatch.adapters.storage.population import SqlPopulationRepository, SqlVectorMatrix
+from perfectmatch.adapters.storage.repositories import TableRepository
+from perfectmatch.errors import StorageError
+from perfectmatch.models import Member, UserId
+
+
+class SqlUserRepository(TableRepository):
+    def ids_by_source(self, source: str) -> dict[str, UserId]:
+        from sqlalchemy import select
+
+        t = self.table
+        rows = self._conn.execute(select(t.c.source_id, t.c.id).where(t.c.source == source))
+        return {sid: int(uid) for sid, uid in rows}
+
+
+class SqlAlchemyUnitOfWork:
+    """Rolls back on exit unless ``commit()`` was called; usable again after commit or exit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise StorageError("unit of work is already open (nested use is not supported)")
+        conn = self.engine.connect()
+        conn.begin()
+        self._conn = conn
+        self.users = SqlUserRepository(conn, m.USERS)
+        self.profiles = TableRepository(conn, m.PROFILES)
+        self.preferences = TableRepository(conn, m.PREFERENCES)
+        self.responses = TableRepository(conn, m.RESPONSES)
+        self.vectors = TableRepository(conn, m.VECTORS)
+        self.vector_matrix = SqlVectorMatrix(conn)
+        self.matches = TableRepository(conn, m.MATCHES)
+        self.likes = TableRepository(conn, m.LIKES)
+        self.blocks = TableRepository(conn, m.BLOCKS)
+        self.conversations = TableRepository(conn, m.CONVERSATIONS)
+        self.messages = TableRepository(conn, m.MESSAGES)
+        self.subscriptions = TableRepository(conn, m.SUBSCRIPTIONS)
+        self.notifications = TableRepository(conn, m.NOTIFICATIONS)
+        self.notification_prefs = TableRepository(conn, m.NOTIFICATION_PREFS)
+        self.population = SqlPopulationRepository(conn)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    @property
+    def connection(self) -> Connection:
+        """The open connection, for adapters that add their own set-based queries."""
+        if self._conn is None:
+            raise StorageError("unit of work is not open: use it in a `with` block")
+        return self._conn
+
+    def commit(self) -> None:
+        conn = self.connection
+        conn.commit()
+        conn.begin()
+
+    def rollback(self) -> None:
+        conn = self.connection
+        conn.rollback()
+        conn.begin()
+
+    def member(self, user_id: UserId) -> Member:
+        return Member(
+            user=self.users.get(user_id),
+            profile=self.profiles.get(user_id),
+            preferences=self.preferences.get(user_id),
+            response=self.responses.find(user_id),
+        )
