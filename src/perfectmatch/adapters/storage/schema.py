@@ -217,3 +217,40 @@ notification_prefs = Table(
     Column("user_id", Id, _user_fk(), primary_key=True),
     Column("data", JSON, nullable=False),
 )
+
+batch_runs = Table(
+    "batch_runs",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("status", String(12), nullable=False),  # running | done | failed
+    Column("owner", String(64), nullable=False),  # lock holder token
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("stages", JSON, nullable=False),  # {stage: {"seconds": s, ...counts}} in completion order
+    Column("summary", JSON),
+)
+
+insights = Table(
+    "insights",
+    metadata,
+    Column("id", String(80), primary_key=True),  # "<day>:<user_a>:<user_b>"
+    Column("user_a", Id, _user_fk(), nullable=False),
+    Column("user_b", Id, _user_fk(), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("source", String(12), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("basic", JSON, nullable=False),
+    Column("premium", JSON, nullable=False),
+    Index("ix_insights_day", "day"),
+)
+
+analysis_queue = Table(
+    "analysis_queue",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("kind", String(24), primary_key=True),  # e.g. profile_analysis
+    Column("enqueued_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(300)),
+)

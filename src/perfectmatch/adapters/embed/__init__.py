@@ -1,0 +1,1 @@
+"""Embedders: turn open-ended answers into vectors (offline hashing default, OpenAI API)."""
