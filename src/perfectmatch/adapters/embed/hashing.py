@@ -11,6 +11,7 @@ stable and reproducible. For semantic similarity, use the OpenAI embeddings adap
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -43,7 +44,7 @@ class HashingEmbedder:
             for k in range(max(1, len(padded) - self._n + 1)):
                 g = "c:" + padded[k : k + self._n]
                 counts[g] = counts.get(g, 0.0) + 0.25
-        for a, b in zip(words, words[1:], strict=False):
+        for a, b in itertools.pairwise(words):
             key = f"b:{a}_{b}"
             counts[key] = counts.get(key, 0.0) + 1.0
         return counts
