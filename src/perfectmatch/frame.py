@@ -191,3 +191,16 @@ class PopulationFrame:
     def members(self) -> Iterator[Member]:
         for i in range(len(self)):
             yield self.member(i)
+
+
+def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Order-independent int64 keys for user pairs: ``min << 32 | max`` (ids must be < 2**31)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    return (np.minimum(a, b) << 32) | np.maximum(a, b)
+
+
+def split_pair_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of ``pair_keys``: ``(low ids, high ids)``."""
+    keys = np.asarray(keys, dtype=np.int64)
+    return keys >> 32, keys & 0xFFFFFFFF

@@ -35,13 +35,21 @@ class Mapping(Generic[M]):
         return tuple(getattr(item, k) for k in self.key)
 
 
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    ins = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(conn.dialect.name)
+    if ins is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"upsert on {conn.dialect.name}")
+    return ins(table)
+
+
+def insert_ignore(conn: Connection, table: Table, key: Sequence[str]) -> Any:
+    """An INSERT that leaves an existing row with the same key untouched."""
+    return _dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(key))
+
+
 def upsert(conn: Connection, table: Table, key: Sequence[str]) -> Any:
     """An INSERT that replaces the non-key columns of an existing row with the same key."""
-    dialect = conn.dialect.name
-    ins = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
-    if ins is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(f"upsert on {dialect}")
-    stmt = ins(table)
+    stmt = _dialect_insert(conn, table)
     others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
     return stmt.on_conflict_do_update(index_elements=list(key), set_=others) if others else (
         stmt.on_conflict_do_nothing(index_elements=list(key))

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from perfectmatch.adapters.storage import mappings as m
+from perfectmatch.adapters.storage.batch import SqlBatchStore
 from perfectmatch.adapters.storage.population import SqlPopulationRepository, SqlVectorMatrix
 from perfectmatch.adapters.storage.repositories import TableRepository
 from perfectmatch.errors import StorageError
@@ -51,6 +52,7 @@ class SqlAlchemyUnitOfWork:
         self.notifications = TableRepository(conn, m.NOTIFICATIONS)
         self.notification_prefs = TableRepository(conn, m.NOTIFICATION_PREFS)
         self.population = SqlPopulationRepository(conn)
+        self.batch = SqlBatchStore(conn)
         return self
 
     def __exit__(

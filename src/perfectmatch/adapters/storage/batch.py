@@ -1,0 +1,151 @@
+"""Storage for the daily batch: the per-day run lock and checkpoints, excluded pairs, offers,
+insights and notifications — all set-based (a few statements per stage, never one per row)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from perfectmatch.adapters.storage import schema as s
+from perfectmatch.adapters.storage.mappings import MATCHES, NOTIFICATIONS
+from perfectmatch.adapters.storage.population import CHUNK
+from perfectmatch.adapters.storage.repositories import insert_ignore, upsert
+from perfectmatch.errors import BatchLockedError
+from perfectmatch.frame import pair_keys
+from perfectmatch.models import Match, Notification
+
+
+class SqlBatchStore:
+    """``ports.BatchStore`` over SQLAlchemy Core."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    # ---------------------------------------------------------------- run lock and checkpoints
+    def acquire(self, day: date, owner: str, now: datetime, *, stale_after_s: float) -> dict[str, Any]:
+        """Take the run lock for ``day`` and return its row (``status``, ``stages``, ``summary``).
+
+        A finished run is returned as is (the caller reports it and does nothing). A running run
+        whose heartbeat is older than ``stale_after_s`` is taken over (its checkpoints are kept);
+        a fresh one raises ``BatchLockedError``. Commit right after, so the lock is visible.
+        """
+        r = s.batch_runs
+        row = self._conn.execute(select(r).where(r.c.day == day).with_for_update()).mappings().first()
+        if row is None:
+            values = {"day": day, "status": "running", "owner": owner, "heartbeat_at": now, "started_at": now,
+                      "stages": {}, "summary": None}
+            self._conn.execute(insert(r).values(values))
+            return values
+        if row["status"] == "done":
+            return dict(row)
+        fresh = now - row["heartbeat_at"] < timedelta(seconds=stale_after_s)
+        if row["status"] == "running" and fresh and row["owner"] != owner:
+            raise BatchLockedError(
+                f"the batch for {day} is running (owner {row['owner']}, heartbeat {row['heartbeat_at']:%H:%M:%S})"
+            )
+        taken = self._conn.execute(
+            update(r).where(r.c.day == day, r.c.owner == row["owner"])
+            .values(status="running", owner=owner, heartbeat_at=now)
+        ).rowcount
+        if taken != 1:  # pragma: no cover - another process won the race between select and update
+            raise BatchLockedError(f"the batch for {day} was taken over by another run")
+        return {**dict(row), "status": "running", "owner": owner}
+
+    def checkpoint(self, day: date, owner: str, stage: str, info: dict[str, Any], now: datetime) -> None:
+        """Record ``stage`` as done (with its counts and timing) and refresh the heartbeat."""
+        r = s.batch_runs
+        stages = self._conn.execute(select(r.c.stages).where(r.c.day == day, r.c.owner == owner)).scalar_one_or_none()
+        if stages is None:
+            raise BatchLockedError(f"lost the lock of the batch for {day}")
+        self._conn.execute(
+            update(r).where(r.c.day == day, r.c.owner == owner)
+            .values(stages={**stages, stage: info}, heartbeat_at=now)
+        )
+
+    def finish(self, day: date, owner: str, summary: dict[str, Any], now: datetime) -> None:
+        r = s.batch_runs
+        self._conn.execute(
+            update(r).where(r.c.day == day, r.c.owner == owner)
+            .values(status="done", summary=summary, finished_at=now, heartbeat_at=now)
+        )
+
+    def run(self, day: date) -> dict[str, Any] | None:
+        row = self._conn.execute(select(s.batch_runs).where(s.batch_runs.c.day == day)).mappings().first()
+        return None if row is None else dict(row)
+
+    def runs(self) -> list[dict[str, Any]]:
+        r = s.batch_runs
+        return [dict(x) for x in self._conn.execute(select(r).order_by(r.c.day.desc())).mappings()]
+
+    # ---------------------------------------------------------------- pairs
+    def excluded_pair_keys(self) -> np.ndarray:
+        """Sorted unique ``frame.pair_keys`` of every pair ever matched or blocked (either way)."""
+        m, b = s.matches, s.blocks
+        rows = self._conn.execute(select(m.c.user_a, m.c.user_b)).all()
+        rows += self._conn.execute(select(b.c.blocker, b.c.blocked)).all()
+        if not rows:
+            return np.zeros(0, dtype=np.int64)
+        arr = np.asarray(rows, dtype=np.int64)
+        return np.unique(pair_keys(arr[:, 0], arr[:, 1]))
+
+    def add_matches(self, matches: list[Match]) -> int:
+        """Bulk insert new matches (a pair that already exists is left untouched)."""
+        rows = [MATCHES.to_row(x) for x in matches]
+        stmt = insert_ignore(self._conn, s.matches, ("user_a", "user_b"))
+        for lo in range(0, len(rows), CHUNK):
+            self._conn.execute(stmt, rows[lo : lo + CHUNK])
+        return len(rows)
+
+    def matches_on(self, day: date) -> list[Match]:
+        rows = self._conn.execute(select(s.matches).where(s.matches.c.day == day)).mappings()
+        return [MATCHES.from_row(r) for r in rows]
+
+    def matches_of(self, user_id: int, *, since: date | None = None) -> list[Match]:
+        """Every match of ``user_id`` (optionally only from ``since``), best score first."""
+        m = s.matches
+        cond = or_(m.c.user_a == user_id, m.c.user_b == user_id)
+        if since is not None:
+            cond = and_(cond, m.c.day >= since)
+        rows = self._conn.execute(select(m).where(cond).order_by(m.c.final_score.desc(), m.c.day.desc()))
+        return [MATCHES.from_row(r) for r in rows.mappings()]
+
+    # ---------------------------------------------------------------- insights
+    def add_insights(self, rows: list[dict[str, Any]]) -> int:
+        stmt = upsert(self._conn, s.insights, ("id",))
+        for lo in range(0, len(rows), CHUNK):
+            self._conn.execute(stmt, rows[lo : lo + CHUNK])
+        return len(rows)
+
+    def insights_on(self, day: date) -> dict[str, dict[str, Any]]:
+        rows = self._conn.execute(select(s.insights).where(s.insights.c.day == day)).mappings()
+        return {r["id"]: dict(r) for r in rows}
+
+    def insight(self, insight_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(select(s.insights).where(s.insights.c.id == insight_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    # ---------------------------------------------------------------- notifications
+    def add_notifications(self, notes: list[Notification]) -> int:
+        """Insert notifications whose id is new; existing ids (a resumed run) are kept as they are."""
+        stmt = insert_ignore(self._conn, s.notifications, ("id",))
+        rows = [NOTIFICATIONS.to_row(n) for n in notes]
+        for lo in range(0, len(rows), CHUNK):
+            self._conn.execute(stmt, rows[lo : lo + CHUNK])
+        return len(rows)
+
+    def undelivered(self, id_prefix: str) -> list[Notification]:
+        n = s.notifications
+        rows = self._conn.execute(
+            select(n).where(n.c.id.startswith(id_prefix, autoescape=True), n.c.delivered.is_(False)).order_by(n.c.id)
+        ).mappings()
+        return [NOTIFICATIONS.from_row(r) for r in rows]
+
+    def mark_delivered(self, ids: list[str], now: datetime) -> None:
+        n = s.notifications
+        for lo in range(0, len(ids), CHUNK):
+            self._conn.execute(
+                update(n).where(n.c.id.in_(ids[lo : lo + CHUNK])).values(delivered=True, delivered_at=now)
+            )
