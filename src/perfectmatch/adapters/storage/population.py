@@ -31,69 +31,73 @@ class SqlPopulationRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def _reserve_ids(self, n: int) -> np.ndarray:
+        """Allocate ``n`` new user ids inside this transaction (a sequence on PostgreSQL; on SQLite
+        the write lock taken first makes ``max(id)`` safe)."""
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if self._conn.dialect.name == "postgresql":
+            rows = self._conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, %(n)s)", {"n": n}
+            ).all()
+            return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=n))
+        self._conn.exec_driver_sql("UPDATE users SET id = id WHERE 0")  # take the write lock now
+        top = self._conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM users").scalar_one()
+        return np.arange(int(top) + 1, int(top) + 1 + n, dtype=np.int64)
+
+    def _executemany(self, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+        """Set-based writes without per-row Core overhead: COPY on PostgreSQL, executemany on SQLite."""
+        if self._conn.dialect.name == "postgresql":
+            cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
     def save(self, frame: PopulationFrame, responses: Sequence[QuestionnaireResponse] = ()) -> np.ndarray:
         n = len(frame)
         if responses and len(responses) != n:
             raise ValueError(f"{len(responses)} responses for {n} users")
-        ids = np.zeros(n, dtype=np.int64)
-        created = _ts(frame.created_at)
-        active = _ts(frame.last_active_at)
+        ids = self._reserve_ids(n)
+        sqlite_ = self._conn.dialect.name == "sqlite"
+        to_db = (lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f")) if sqlite_ else (lambda d: d)
+        created = [to_db(d) for d in _ts(frame.created_at)]
+        active = [to_db(d) for d in _ts(frame.last_active_at)]
+        births = frame.birth_day.astype("datetime64[D]").tolist()
+        if sqlite_:
+            births = [b.isoformat() for b in births]
+        status = [STATUSES[c].value for c in frame.status]
+        tier = [TIERS[c].value for c in frame.tier]
+        gender = [GENDERS[c].value for c in frame.gender]
+        goal = [GOALS[c].value for c in frame.goal]
+        uid = ids.tolist()
+        lat, lon, radius = frame.lat.tolist(), frame.lon.tolist(), frame.radius_km.tolist()
+        amin, amax = frame.age_min.tolist(), frame.age_max.tolist()
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
-            user_rows = [
-                {
-                    "email": None,
-                    "status": STATUSES[frame.status[i]].value,
-                    "tier": TIERS[frame.tier[i]].value,
-                    "created_at": created[i],
-                    "last_active_at": active[i],
-                    "source": frame.source[i],
-                    "source_id": frame.source_id[i],
-                }
-                for i in range(lo, hi)
-            ]
-            result = self._conn.execute(
-                insert(s.users).returning(s.users.c.id, sort_by_parameter_order=True), user_rows
+            self._executemany(
+                "users", ("id", "email", "status", "tier", "created_at", "last_active_at", "source", "source_id"),
+                [(uid[i], None, status[i], tier[i], created[i], active[i], frame.source[i], frame.source_id[i])
+                 for i in range(lo, hi)],
             )
-            ids[lo:hi] = [r[0] for r in result]
-            birth = frame.birth_day[lo:hi].astype("datetime64[D]").tolist()
-            self._conn.execute(
-                insert(s.profiles),
-                [
-                    {
-                        "user_id": int(ids[i]),
-                        "display_name": frame.display_name[i],
-                        "birth_date": birth[i - lo],
-                        "gender": GENDERS[frame.gender[i]].value,
-                        "lat": float(frame.lat[i]),
-                        "lon": float(frame.lon[i]),
-                        "place": frame.place[i],
-                        "photos": [],
-                        "bio": "",
-                    }
-                    for i in range(lo, hi)
-                ],
+            self._executemany(
+                "profiles", ("user_id", "display_name", "birth_date", "gender", "lat", "lon", "place", "photos", "bio"),
+                [(uid[i], frame.display_name[i], births[i], gender[i], lat[i], lon[i], frame.place[i], "[]", "")
+                 for i in range(lo, hi)],
             )
-            self._conn.execute(
-                insert(s.preferences),
-                [
-                    {
-                        "user_id": int(ids[i]),
-                        "genders_sought": _SEEKS_TEXT[int(frame.seeks[i])],
-                        "age_min": int(frame.age_min[i]),
-                        "age_max": int(frame.age_max[i]),
-                        "radius_km": float(frame.radius_km[i]),
-                        "goal": GOALS[frame.goal[i]].value,
-                        "dealbreakers": [],
-                    }
-                    for i in range(lo, hi)
-                ],
+            self._executemany(
+                "preferences", ("user_id", "genders_sought", "age_min", "age_max", "radius_km", "goal", "dealbreakers"),
+                [(uid[i], _SEEKS_TEXT[int(frame.seeks[i])], amin[i], amax[i], radius[i], goal[i], "[]")
+                 for i in range(lo, hi)],
             )
             if responses:
                 rows = []
                 for i in range(lo, hi):
                     row = response_row(responses[i])
-                    row["user_id"] = int(ids[i])
+                    row["user_id"] = uid[i]
                     rows.append(row)
                 self._conn.execute(insert(s.responses), rows)
         return ids
