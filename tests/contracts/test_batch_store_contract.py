@@ -1,0 +1,74 @@
+"""The batch store (lock, checkpoints, offers, notifications) on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
+from perfectmatch.errors import BatchLockedError
+from perfectmatch.frame import pair_keys
+from perfectmatch.models import Block, Match, Notification, NotificationType, ScoreSource, User
+
+DAY = date(2026, 3, 1)
+NOW = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+
+
+def users(uow: SqlAlchemyUnitOfWork, n: int) -> list[int]:
+    return [uow.users.add(User(created_at=NOW, last_active_at=NOW)).id for _ in range(n)]  # type: ignore[misc]
+
+
+def test_lock_is_exclusive_until_stale(engine: Engine) -> None:
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        row = uow.batch.acquire(DAY, "run-1", NOW, stale_after_s=600)
+        uow.commit()
+        assert row["status"] == "running" and row["stages"] == {}
+    with uow, pytest.raises(BatchLockedError, match="is running"):
+        uow.batch.acquire(DAY, "run-2", NOW + timedelta(seconds=60), stale_after_s=600)
+    with uow:
+        uow.batch.checkpoint(DAY, "run-1", "load", {"users": 3}, NOW)
+        uow.commit()
+    with uow:  # the first run died: after the stale window a new run takes over with its checkpoints
+        row = uow.batch.acquire(DAY, "run-2", NOW + timedelta(seconds=601), stale_after_s=600)
+        uow.commit()
+        assert row["owner"] == "run-2" and row["stages"] == {"load": {"users": 3}}
+    with uow, pytest.raises(BatchLockedError, match="lost the lock"):
+        uow.batch.checkpoint(DAY, "run-1", "x", {}, NOW)
+    with uow:
+        uow.batch.finish(DAY, "run-2", {"matches": 0}, NOW)
+        uow.commit()
+    with uow:
+        row = uow.batch.acquire(DAY, "run-3", NOW, stale_after_s=600)
+        assert row["status"] == "done" and row["summary"] == {"matches": 0}
+
+
+def test_offers_never_duplicate_and_exclusions(engine: Engine) -> None:
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b, c = users(uow, 3)
+        m = Match(user_a=a, user_b=b, day=DAY, vector_score=0.9, final_score=88, source=ScoreSource.VECTOR)
+        assert uow.batch.add_matches([m]) == 1
+        uow.batch.add_matches([m.model_copy(update={"final_score": 10.0})])  # a replay changes nothing
+        uow.blocks.add(Block(blocker=c, blocked=a, created_at=NOW))
+        uow.commit()
+        assert uow.batch.matches_on(DAY) == [m]
+        assert uow.batch.matches_of(b) == [m]
+        assert sorted(uow.batch.excluded_pair_keys().tolist()) == sorted(pair_keys([a, a], [b, c]).tolist())
+
+
+def test_notifications_insert_once_and_mark_delivered(engine: Engine) -> None:
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        (a,) = users(uow, 1)
+        note = Notification(id=f"batch:{DAY}:{a}", user_id=a, type=NotificationType.NEW_MATCH, created_at=NOW)
+        uow.batch.add_notifications([note])
+        uow.batch.add_notifications([note.model_copy(update={"content": {"x": 1}})])
+        uow.commit()
+        assert uow.batch.undelivered(f"batch:{DAY}:") == [note]
+        uow.batch.mark_delivered([note.id], NOW)
+        uow.commit()
+        assert uow.batch.undelivered(f"batch:{DAY}:") == []
+        assert uow.notifications.get(note.id).delivered
