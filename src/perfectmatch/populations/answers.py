@@ -1,0 +1,383 @@
+"""Synthetic questionnaire answers: correlated latent dimension scores answer any question bank.
+
+The generative model mirrors the bank's own scoring convention (``questionnaire.models``): a
+question with loadings ``a_d`` and noise variance ``s2`` gets the response
+``y = sum_d a_d z_d + sqrt(s2) e`` (clipped to [-1, 1]), where ``z`` are the respondent's latent
+dimension scores and ``e`` is standard normal. The answer is then read off ``y`` generically:
+
+* **Likert / numeric**: ``y`` rescaled linearly onto ``[min_value, max_value]``, rounded to whole
+  numbers (numeric ranges under 20 wide: to one decimal).
+* **Single choice**: the scored option nearest to ``y``. Options without a score (nominal answers
+  such as a diet) are drawn from a prior that decays by 0.7 per position in the option list
+  (earlier options are more common); a mix of scored and unscored options uses the prior for the
+  unscored share.
+* **Multiple choice** (bit mask over options): a scored option is picked with probability
+  ``sigmoid(2.5 y score - 0.5)``, an unscored one with ``0.35 * 0.85**position``; at least one.
+* **Open text**: two template sentences chosen by the level (low / middle / high) of the
+  question's main dimension and by a second random trait, so texts vary with the traits.
+
+Latent scores are drawn from a correlated normal (``TRAIT_CORR``) shifted a little by age and
+gender. Conditional questions (asked only after a branching rule fires) are answered by 40 % of
+users and any other question is skipped by 3 % (unless critical); a skipped answer is ``NaN``. A
+block whose entry condition is a plain ``{question, answer}`` test is left unanswered by the users
+for whom it fails (other conditions are taken to hold).
+Importance is ``5 + 2 |y| + N(0, 1.5)`` (+1 for critical questions), rounded to 1-10.
+
+The answer matrix follows ``questionnaire.encoding``: one column per question id in bank order,
+a choice is its option index, a multiple choice a bit mask, Likert/numeric the value, ``NaN`` for
+unanswered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, overload
+
+import numpy as np
+
+from perfectmatch.models import Answer, Dimension, QuestionnaireResponse
+
+DIMENSIONS: tuple[str, ...] = tuple(d.value for d in Dimension)  # RC, CS, EI, LC, CV
+# correlations between latent dimension scores, DIMENSIONS order
+TRAIT_CORR = np.array(
+    [
+        [1.00, 0.35, 0.40, 0.15, 0.30],
+        [0.35, 1.00, 0.45, 0.10, 0.10],
+        [0.40, 0.45, 1.00, 0.10, 0.15],
+        [0.15, 0.10, 0.10, 1.00, 0.25],
+        [0.30, 0.10, 0.15, 0.25, 1.00],
+    ]
+)
+CONDITIONAL_ANSWER_RATE = 0.4
+SKIP_RATE = 0.03
+
+
+def draw_traits(rng: np.random.Generator, *, ages: np.ndarray, gender: np.ndarray) -> np.ndarray:
+    """Latent dimension scores, shape ``(n, 5)`` in ``DIMENSIONS`` order, roughly standard normal.
+
+    Relationship commitment (RC) and core values (CV) rise slowly with age; emotional
+    intelligence (EI) and communication (CS) are slightly higher for women (gender code 1).
+    """
+    n = ages.shape[0]
+    z = rng.multivariate_normal(np.zeros(5), TRAIT_CORR, size=n, method="cholesky")
+    a = (ages - 32.0) / 10.0
+    z[:, 0] += 0.15 * a
+    z[:, 4] += 0.20 * a
+    z[:, 1] += 0.10 * (gender == 1)
+    z[:, 2] += 0.15 * (gender == 1)
+    return z
+
+
+@dataclass
+class AnswerMatrix:
+    """Answers of ``n`` users to a bank, in the ``questionnaire.encoding`` convention.
+
+    Attributes
+    ----------
+    bank
+        The bank answered (``questionnaire.models.Bank``).
+    values
+        Shape ``(n, n_questions)`` float64, columns in ``question_ids`` order: option index,
+        bit mask, or value; ``NaN`` = unanswered (open-text columns are always ``NaN``).
+    importance
+        Shape ``(n, n_questions)`` int8, 1-10 (meaningful where answered).
+    open_texts
+        Open-text question id -> texts, shape ``(n,)`` object (``""`` = not written).
+    open_texts_missing_reason
+        Why there are no open texts (e.g. ``"not in the 2021 release"``), or ``None``.
+    completed_at
+        Unix seconds per user, shape ``(n,)``, or ``None``.
+    """
+
+    bank: Any
+    values: np.ndarray
+    importance: np.ndarray
+    open_texts: dict[str, np.ndarray] = field(default_factory=dict)
+    open_texts_missing_reason: str | None = None
+    completed_at: np.ndarray | None = None
+
+    @property
+    def question_ids(self) -> tuple[str, ...]:
+        return tuple(self.bank.question_ids)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def take(self, idx: np.ndarray) -> AnswerMatrix:
+        """Rows ``idx`` (indices or boolean mask) as a new matrix."""
+        return AnswerMatrix(
+            bank=self.bank,
+            values=self.values[idx],
+            importance=self.importance[idx],
+            open_texts={k: v[idx] for k, v in self.open_texts.items()},
+            open_texts_missing_reason=self.open_texts_missing_reason,
+            completed_at=None if self.completed_at is None else self.completed_at[idx],
+        )
+
+    @classmethod
+    def unanswered(cls, bank: Any, n: int) -> AnswerMatrix:
+        """A matrix of ``n`` users who answered nothing (importance 5 everywhere)."""
+        q = len(bank.question_ids)
+        return cls(bank=bank, values=np.full((n, q), np.nan), importance=np.full((n, q), 5, dtype=np.int8))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _prior(k: int, decay: float) -> np.ndarray:
+    p = decay ** np.arange(k, dtype=np.float64)
+    return p / p.sum()
+
+
+def _responses(rng: np.random.Generator, q: Any, traits: np.ndarray) -> np.ndarray:
+    """``y`` in [-1, 1] for every user, shape ``(n,)``."""
+    load = np.array([q.dimensions.get(Dimension(d), 0.0) for d in DIMENSIONS])
+    y = traits @ load + np.sqrt(q.noise) * rng.standard_normal(traits.shape[0])
+    return np.clip(y, -1.0, 1.0)
+
+
+def _single(rng: np.random.Generator, q: Any, y: np.ndarray) -> np.ndarray:
+    scores = np.array([np.nan if o.score is None else o.score for o in q.options])
+    k, n = scores.shape[0], y.shape[0]
+    scored = np.flatnonzero(~np.isnan(scores))
+    unscored = np.flatnonzero(np.isnan(scores))
+    nominal = unscored[rng.choice(unscored.size, size=n, p=_prior(unscored.size, 0.7))] if unscored.size else None
+    if scored.size == 0:
+        return nominal.astype(np.float64) if nominal is not None else np.full(n, np.nan)
+    nearest = scored[np.argmin(np.abs(y[:, None] - scores[scored][None, :]), axis=1)]
+    if nominal is None:
+        return nearest.astype(np.float64)
+    use_nominal = rng.random(n) < unscored.size / k
+    return np.where(use_nominal, nominal, nearest).astype(np.float64)
+
+
+def _multiple(rng: np.random.Generator, q: Any, y: np.ndarray) -> np.ndarray:
+    n, k = y.shape[0], len(q.options)
+    p = np.empty((n, k))
+    for j, o in enumerate(q.options):
+        p[:, j] = 0.35 * 0.85**j if o.score is None else _sigmoid(2.5 * y * o.score - 0.5)
+    chosen = rng.random((n, k)) < p
+    none = ~chosen.any(axis=1)
+    chosen[none, np.argmax(p[none], axis=1)] = True
+    bits = (1 << np.arange(k, dtype=np.int64))[None, :]
+    return (chosen * bits).sum(axis=1).astype(np.float64)
+
+
+def _scale(q: Any, y: np.ndarray, *, likert: bool) -> np.ndarray:
+    lo, hi = q.bounds
+    v = lo + (y + 1.0) / 2.0 * (hi - lo)
+    return np.clip(np.round(v, 0 if likert or hi - lo >= 20 else 1), lo, hi)
+
+
+_TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "RC": (
+        ("I like to take things slowly and see where they go.", "I'm not in a rush to settle down."),
+        ("I'd like something steady, but I'm open about the pace.", "Commitment matters to me when it feels right."),
+        ("I'm looking for a real partnership and I'm ready to build one.", "Loyalty is the thing I value most."),
+    ),
+    "CS": (
+        ("I need a bit of time before I talk things through.", "I'm better at listening than at talking."),
+        ("I try to say what I mean, kindly.", "A good conversation over dinner is my favourite evening."),
+        ("I'd rather talk it out right away than let things simmer.", "I text back fast and I call my friends."),
+    ),
+    "EI": (
+        ("I keep my feelings to myself until I know someone well.", "Reading people is not my strongest skill."),
+        ("I'm learning to notice how people around me feel.", "I try to stay calm when things get tense."),
+        ("Friends say I always know when something is off.", "Empathy is a big part of who I am."),
+    ),
+    "LC": (
+        ("Weekends for me are slow mornings and a good book.", "I'm a homebody and proud of it."),
+        ("I like a mix of nights out and quiet evenings in.", "I cook most days and travel when I can."),
+        ("I'm up early for a run and out most evenings.", "I'm always planning the next trip or hike."),
+    ),
+    "CV": (
+        ("I make up my own mind about what matters.", "Traditions are nice, but I don't live by them."),
+        ("Family and friends keep me grounded.", "I care about honesty more than about labels."),
+        ("My faith and family come first.", "I want to share my core values with a partner."),
+    ),
+}
+_EXTRAS = (
+    "Ask me about my favourite hiking trail.", "I make a mean lasagna.", "Currently learning the guitar.",
+    "My dog is my best friend.", "I love live music and small concerts.", "Board games are my weakness.",
+    "I volunteer on weekends.", "Coffee first, then conversation.", "I read a book a week.",
+    "Beach over mountains, every time.", "I'm trying every ramen place in town.", "Yoga keeps me sane.",
+)
+
+
+def _texts(rng: np.random.Generator, q: Any, traits: np.ndarray) -> np.ndarray:
+    """Two template sentences per user, varied by the level of the question's main dimension."""
+    n = traits.shape[0]
+    dim = q.primary_dimension.value if q.primary_dimension is not None else None
+    col = DIMENSIONS.index(dim) if dim else rng.integers(0, 5, n)
+    z = traits[np.arange(n), col]
+    level = np.digitize(z, [-0.5, 0.5])
+    dims = np.array(DIMENSIONS, dtype=object)[col] if dim is None else np.full(n, dim, dtype=object)
+    pick = rng.integers(0, 2, n)
+    first = np.array([_TEMPLATES[d][lv][p] for d, lv, p in zip(dims, level, pick, strict=True)], dtype=object)
+    extras = np.array(_EXTRAS, dtype=object)[rng.integers(0, len(_EXTRAS), n)]
+    return first + " " + extras
+
+
+def _entry_holds(bank: Any, condition: Any, values: np.ndarray) -> np.ndarray:
+    """Rows for which a block's entry condition holds; only ``{question, answer}`` is evaluated."""
+    n = values.shape[0]
+    simple = condition.question in bank.questions and condition.model_fields_set <= {"question", "answer"}
+    if condition.answer is None or not simple:
+        return np.ones(n, dtype=bool)
+    q = bank.question(condition.question)
+    wanted = condition.answer if isinstance(condition.answer, list) else [condition.answer]
+    col = values[:, bank.question_ids.index(q.id)]
+    if q.type.is_choice:
+        wanted = [q.option_ids.index(w) for w in wanted if w in q.option_ids]
+    return np.isin(col, np.array(wanted, dtype=np.float64))
+
+
+def answer_bank(
+    rng: np.random.Generator, bank: Any, traits: np.ndarray, *, fixed: dict[str, np.ndarray] | None = None
+) -> AnswerMatrix:
+    """Answer every question of ``bank`` for users with latent scores ``traits`` (see module docs).
+
+    Parameters
+    ----------
+    rng
+        Source of randomness.
+    bank
+        A ``questionnaire.models.Bank``.
+    traits
+        Latent dimension scores, shape ``(n, 5)`` in ``DIMENSIONS`` order.
+    fixed
+        Question id -> values (matrix convention, shape ``(n,)``) to use instead of drawing.
+
+    Returns
+    -------
+    AnswerMatrix
+        Values ``(n, n_questions)``, importances and open texts.
+    """
+    from perfectmatch.questionnaire.models import QuestionType
+
+    n = traits.shape[0]
+    qids = bank.question_ids
+    values = np.full((n, len(qids)), np.nan)
+    importance = np.full((n, len(qids)), 5, dtype=np.int8)
+    texts: dict[str, np.ndarray] = {}
+    for j, qid in enumerate(qids):
+        q = bank.question(qid)
+        y = _responses(rng, q, traits)
+        if q.type is QuestionType.TEXT:
+            texts[qid] = _texts(rng, q, traits)
+            if q.conditional:
+                texts[qid][rng.random(n) >= CONDITIONAL_ANSWER_RATE] = ""
+            continue
+        if q.type is QuestionType.SINGLE:
+            col = _single(rng, q, y)
+        elif q.type is QuestionType.MULTIPLE:
+            col = _multiple(rng, q, y)
+        else:
+            col = _scale(q, y, likert=q.type is QuestionType.LIKERT)
+        rate = CONDITIONAL_ANSWER_RATE if q.conditional else (1.0 if q.critical else 1.0 - SKIP_RATE)
+        col[rng.random(n) >= rate] = np.nan
+        values[:, j] = col
+        if fixed and qid in fixed:
+            values[:, j] = fixed[qid]
+        imp = 5 + 2 * np.abs(y) + rng.normal(0.0, 1.5, n) + (1 if q.critical else 0)
+        importance[:, j] = np.clip(np.round(imp), 1, 10).astype(np.int8)
+    for t in texts.values():  # an unanswered open text is an empty string
+        t[rng.random(n) < SKIP_RATE] = ""
+    for block in bank.blocks:  # a block whose entry condition fails is not shown at all
+        if block.entry is not None:
+            out = ~_entry_holds(bank, block.entry, values)
+            for q in block.questions:
+                values[out, qids.index(q.id)] = np.nan
+                if q.id in texts:
+                    texts[q.id][out] = ""
+    return AnswerMatrix(bank=bank, values=values, importance=importance, open_texts=texts)
+
+
+class ResponseSequence(Sequence[QuestionnaireResponse]):
+    """``QuestionnaireResponse`` objects built on access from an ``AnswerMatrix`` (memory stays flat).
+
+    Answers are converted to Python values a chunk of rows at a time (vectorised per question);
+    ``user_id`` is 0 until storage assigns ids.
+    """
+
+    CHUNK = 10_000
+
+    def __init__(self, answers: AnswerMatrix) -> None:
+        self._a = answers
+        self._qids = answers.question_ids
+        self._questions = [answers.bank.question(q) for q in self._qids]
+        self._chunk: tuple[int, list[list[Any]], list[list[int]]] | None = None
+        self._cache: dict[tuple[str, Any, int], Answer] = {}
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def _answer(self, qid: str, value: Any, importance: int) -> Answer:
+        """A validated ``Answer``, shared between users who gave the same one (answers are frozen)."""
+        key = (qid, value, importance)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = Answer(question_id=qid, value=value, importance=importance)
+        return found
+
+    def _column(self, q: Any, col: np.ndarray) -> np.ndarray:
+        """Python answer values for one question, ``None`` where unanswered, shape ``(rows,)`` object."""
+        from perfectmatch.questionnaire.models import QuestionType
+
+        out = np.full(col.shape[0], None, dtype=object)
+        ok = ~np.isnan(col)
+        if q.type is QuestionType.SINGLE:
+            out[ok] = np.array(q.option_ids, dtype=object)[col[ok].astype(np.int64)]
+        elif q.type is QuestionType.MULTIPLE:
+            masks = col[ok].astype(np.int64)
+            out[ok] = [tuple(o for k, o in enumerate(q.option_ids) if m >> k & 1) for m in masks.tolist()]
+        elif q.type is QuestionType.LIKERT:
+            out[ok] = col[ok].astype(np.int64).tolist()
+        elif q.type is QuestionType.NUMERIC:
+            out[ok] = col[ok].tolist()
+        return out
+
+    def _rows(self, i: int) -> tuple[list[Any], list[int]]:
+        lo = i - i % self.CHUNK
+        if self._chunk is None or self._chunk[0] != lo:
+            hi = min(lo + self.CHUNK, len(self))
+            vals = self._a.values[lo:hi]
+            cols = [self._column(q, vals[:, j]) for j, q in enumerate(self._questions)]
+            rows = np.stack(cols, axis=1).tolist() if cols else [[] for _ in range(hi - lo)]
+            self._chunk = (lo, rows, self._a.importance[lo:hi].tolist())
+        return self._chunk[1][i - lo], self._chunk[2][i - lo]
+
+    @overload
+    def __getitem__(self, i: int) -> QuestionnaireResponse: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[QuestionnaireResponse]: ...
+
+    def __getitem__(self, i: int | slice) -> QuestionnaireResponse | list[QuestionnaireResponse]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        a = self._a
+        row, imp = self._rows(i)
+        answers = tuple(self._answer(q, v, w) for q, v, w in zip(self._qids, row, imp, strict=True) if v is not None)
+        texts = {k: str(v[i]) for k, v in a.open_texts.items() if v[i]}
+        done = None if a.completed_at is None else datetime.fromtimestamp(int(a.completed_at[i]), UTC)
+        return QuestionnaireResponse.model_construct(  # parts validated above; no duplicates by construction
+            user_id=0,
+            bank_version=a.bank.version,
+            answers=answers,
+            open_texts=texts,
+            open_texts_missing_reason=a.open_texts_missing_reason,
+            dimension_scores={},
+            completed_at=done,
+        )
+
+    def __iter__(self) -> Iterator[QuestionnaireResponse]:
+        for i in range(len(self)):
+            yield self[i]
