@@ -54,6 +54,35 @@ class AISettings(BaseModel):
     timeout_s: float = Field(default=15.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=10)
     failure_rate_switch: float = Field(default=0.10, ge=0.0, le=1.0)
+    # --- AI resilience, limits and accounting (issue 5; additive)
+    max_retries: int = Field(default=3, ge=0, le=10, description="retries per batch across providers")
+    batch_deadline_s: float = Field(default=45.0, gt=0, description="one deadline per batch, all attempts")
+    backup_reserve_s: float = Field(default=15.0, ge=0, description="time the primary leaves for the backup")
+    concurrency: int = Field(default=4, ge=1, le=64, description="AI requests in flight")
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open a breaker")
+    breaker_reset_s: float = Field(default=30.0, gt=0, description="open time before a trial call")
+    router_window: int = Field(default=20, ge=1, description="primary calls in the failure-rate window")
+    router_min_samples: int = Field(default=10, ge=1)
+    router_probe_s: float = Field(default=30.0, gt=0, description="probe the primary this often when switched")
+    openai_rpm: int = Field(default=500, ge=0, description="requests per minute (0: no limit)")
+    openai_tpm: int = Field(default=200_000, ge=0, description="tokens per minute (0: no limit)")
+    deepseek_rpm: int = Field(default=0, ge=0)
+    deepseek_tpm: int = Field(default=0, ge=0)
+    run_budget_usd: float | None = Field(default=None, ge=0, description="stop spending (fall back) after this")
+    prices_per_1k: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (0.00015, 0.0006),
+            "gpt-4o": (0.0025, 0.01),
+            "deepseek-chat": (0.00027, 0.0011),
+        },
+        description="model -> (USD per 1K prompt tokens, per 1K completion tokens)",
+    )
+    ttl_match_s: float = Field(default=24 * 3600.0, gt=0, description="match analysis cache TTL")
+    ttl_profile_s: float = Field(default=7 * 24 * 3600.0, gt=0, description="profile analysis cache TTL")
+    ttl_starters_s: float = Field(default=12 * 3600.0, gt=0, description="conversation starters cache TTL")
+    queue_path: Path = Field(default=Path(".perfectmatch-ai-queue.sqlite3"), description="profile-analysis queue")
 
 
 class Settings(BaseSettings):
