@@ -1,0 +1,47 @@
+"""Free versus premium content of a pair analysis (spec: basic = score, top 3 factors, brief summary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfectmatch.ports import PairAnalysis
+
+BASIC_FACTORS = 3
+
+
+def brief_summary(text: str, max_chars: int = 240) -> str:
+    """The first sentence of ``text``, at most ``max_chars`` long."""
+    text = " ".join(text.split())
+    for stop in (". ", "! ", "? "):
+        cut = text.find(stop)
+        if 0 < cut < max_chars:
+            return text[: cut + 1]
+    return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "…"
+
+
+def split_content(analysis: PairAnalysis, *, premium: bool) -> dict[str, Any]:
+    """What a member may see of ``analysis``.
+
+    Returns
+    -------
+    dict
+        Basic members: ``score``, the top 3 ``factors`` by score and a brief ``summary``. Premium
+        members additionally get every factor, ``detailed_analysis``, ``conversation_starters`` and
+        ``challenges``. ``source`` is always included.
+    """
+    factors = sorted(analysis.factors, key=lambda f: f[1], reverse=True)
+    as_dicts = [{"name": n, "score": s, "description": d} for n, s, d in factors]
+    out: dict[str, Any] = {
+        "pair_id": analysis.pair_id,
+        "score": analysis.score,
+        "source": analysis.source,
+        "summary": analysis.summary or brief_summary(analysis.detailed_analysis),
+        "factors": as_dicts[:BASIC_FACTORS],
+        "premium": premium,
+    }
+    if premium:
+        out["factors"] = as_dicts
+        out["detailed_analysis"] = analysis.detailed_analysis
+        out["conversation_starters"] = list(analysis.conversation_starters)
+        out["challenges"] = list(analysis.challenges)
+    return out
