@@ -333,7 +333,10 @@ class ResponseSequence(Sequence[QuestionnaireResponse]):
             out[ok] = np.array(q.option_ids, dtype=object)[col[ok].astype(np.int64)]
         elif q.type is QuestionType.MULTIPLE:
             masks = col[ok].astype(np.int64)
-            out[ok] = [tuple(o for k, o in enumerate(q.option_ids) if m >> k & 1) for m in masks.tolist()]
+            chosen = np.empty(masks.shape[0], dtype=object)  # a plain list of tuples would become 2-D
+            for k, m in enumerate(masks.tolist()):
+                chosen[k] = tuple(o for b, o in enumerate(q.option_ids) if m >> b & 1)
+            out[ok] = chosen
         elif q.type is QuestionType.LIKERT:
             out[ok] = col[ok].astype(np.int64).tolist()
         elif q.type is QuestionType.NUMERIC:

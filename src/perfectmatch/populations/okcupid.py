@@ -91,9 +91,24 @@ class ImportReport:
     user_ids: tuple[int, int] | None = None  # first and last new id
 
 
-def _open_text(path: Path) -> IO[str]:
-    if not path.is_file():
+def check_file(path: str | Path) -> Path:
+    """Return ``path`` if it is a readable file.
+
+    Raises
+    ------
+    InvalidInputError
+        The path does not exist or is not a file.
+    """
+    path = Path(path)
+    if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: not a file")
+    return path
+
+
+def _open_text(path: Path) -> IO[str]:
+    check_file(path)
     with path.open("rb") as fh:
         magic = fh.read(2)
     raw: IO[bytes] = gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")  # noqa: SIM115
@@ -369,6 +384,7 @@ def import_okcupid(
         As for ``read_okcupid``; nothing is written then.
     """
     start = time.perf_counter()
+    check_file(path)
     with uow:
         known = uow.users.ids_by_source(SOURCE)
         rows = read_okcupid(
