@@ -193,6 +193,24 @@ class PopulationFrame:
             yield self.member(i)
 
 
+@dataclass(frozen=True)
+class VectorSet:
+    """Vectors of many users: ``ids`` ``(n,)``, ``vecs`` ``(n, d)`` float32 unit rows, ``importance``
+    ``(n, 5)`` per-dimension importance 0.1-1.0, ``completeness`` ``(n,)`` factor 0.8-1.0."""
+
+    version: str
+    ids: np.ndarray
+    vecs: np.ndarray
+    importance: np.ndarray
+    completeness: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def take(self, idx: np.ndarray) -> VectorSet:
+        return VectorSet(self.version, self.ids[idx], self.vecs[idx], self.importance[idx], self.completeness[idx])
+
+
 def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Order-independent int64 keys for user pairs: ``min << 32 | max`` (ids must be < 2**31)."""
     a = np.asarray(a, dtype=np.int64)

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 
-from perfectmatch.frame import PopulationFrame
+from perfectmatch.frame import PopulationFrame, VectorSet
 from perfectmatch.models import (
     Block,
     Conversation,
@@ -112,12 +112,12 @@ class PopulationRepository(Protocol):
 class VectorMatrix(Protocol):
     """Profile vectors of many users as one float32 matrix."""
 
-    def save_matrix(self, ids: np.ndarray, vecs: np.ndarray, version: str) -> int:
-        """Upsert ``vecs`` (``(n, d)``) for ``ids`` (``(n,)``) under ``version``."""
+    def save_matrix(self, vs: VectorSet) -> int:
+        """Upsert every vector of ``vs`` under ``vs.version``."""
         ...
 
-    def load_matrix(self, version: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, vecs)`` stored under ``version``, sorted by id; stale versions are left out."""
+    def load_matrix(self, version: str, ids: np.ndarray | None = None) -> VectorSet:
+        """Vectors stored under ``version``, sorted by id; stale versions are left out."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 import strategies as S
 from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
 from perfectmatch.errors import NotFound
-from perfectmatch.frame import PopulationFrame
+from perfectmatch.frame import PopulationFrame, VectorSet
 from perfectmatch.models import Conversation, Member, Message, User
 
 PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -161,12 +162,14 @@ def test_vector_matrix_versions(engine: Engine) -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with uow:
         ids = np.array([new_user(uow, User(created_at=now, last_active_at=now)) for _ in range(5)])
-        vecs = rng.standard_normal((5, 16)).astype(np.float32)
-        uow.vector_matrix.save_matrix(ids, vecs, "v1")
-        uow.vector_matrix.save_matrix(ids[:2], vecs[:2] * 2, "v2")
+        vs = VectorSet("v1", ids, rng.standard_normal((5, 16)).astype(np.float32),
+                       rng.uniform(0.1, 1, (5, 5)).astype(np.float32), rng.uniform(0.8, 1, 5).astype(np.float32))
+        uow.vector_matrix.save_matrix(vs)
+        uow.vector_matrix.save_matrix(dataclasses.replace(vs.take(np.arange(2)), version="v2"))
         uow.commit()
-        got_ids, got = uow.vector_matrix.load_matrix("v1")
-        assert got_ids.tolist() == [int(i) for i in ids[2:]]  # ids 0,1 were replaced by v2
-        np.testing.assert_array_equal(got, vecs[2:])
-        got_ids, got = uow.vector_matrix.load_matrix("v2", ids=ids[:1])
-        np.testing.assert_array_equal(got, vecs[:1] * 2)
+        got = uow.vector_matrix.load_matrix("v1")
+        assert got.ids.tolist() == [int(i) for i in ids[2:]]  # users 0 and 1 were replaced by v2
+        for name in ("vecs", "importance", "completeness"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(vs, name)[2:])
+        got = uow.vector_matrix.load_matrix("v2", ids=ids[:1])
+        np.testing.assert_array_equal(got.vecs, vs.vecs[:1])

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, insert, select
 
 from perfectmatch.adapters.storage import schema as s
 from perfectmatch.adapters.storage.mappings import genders_from_str, genders_to_str, response_row
-from perfectmatch.frame import EPOCH, GENDERS, GOALS, STATUSES, TIERS, PopulationFrame, seeks_mask
+from perfectmatch.frame import EPOCH, GENDERS, GOALS, STATUSES, TIERS, PopulationFrame, VectorSet, seeks_mask
 from perfectmatch.models import QuestionnaireResponse, UserStatus
 
 _GENDER_CODE = {g.value: i for i, g in enumerate(GENDERS)}
@@ -150,36 +150,47 @@ class SqlVectorMatrix:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def save_matrix(self, ids: np.ndarray, vecs: np.ndarray, version: str) -> int:
-        """Upsert ``vecs`` (shape ``(n, d)``) for users ``ids`` (shape ``(n,)``) under ``version``."""
+    def save_matrix(self, vs: VectorSet) -> int:
+        """Upsert every vector of ``vs`` (with importance and completeness) under ``vs.version``."""
         from perfectmatch.adapters.storage.repositories import upsert
 
-        vecs = np.ascontiguousarray(vecs, dtype="<f4")
+        vecs = np.ascontiguousarray(vs.vecs, dtype="<f4")
+        imp = np.ascontiguousarray(vs.importance, dtype="<f4")
         d = int(vecs.shape[1]) if vecs.ndim == 2 else 0
         stmt = upsert(self._conn, s.profile_vectors, ("user_id",))
+        ids, comp = vs.ids.tolist(), vs.completeness.tolist()
         for lo in range(0, len(ids), CHUNK):
             self._conn.execute(
                 stmt,
                 [
-                    {"user_id": int(ids[i]), "version": version, "dim": d, "data": vecs[i].tobytes()}
+                    {"user_id": ids[i], "version": vs.version, "dim": d, "data": vecs[i].tobytes(),
+                     "importance": imp[i].tobytes(), "completeness": comp[i]}
                     for i in range(lo, min(lo + CHUNK, len(ids)))
                 ],
             )
         return len(ids)
 
-    def load_matrix(self, version: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors stored under ``version`` (all, or only for ``ids``), as ``(ids, vecs)`` sorted by id.
+    def load_matrix(self, version: str, ids: np.ndarray | None = None) -> VectorSet:
+        """Vectors stored under ``version`` (all, or only for ``ids``), sorted by user id.
 
         Vectors of another version are stale and are not returned.
         """
         v = s.profile_vectors
-        stmt = select(v.c.user_id, v.c.data).where(v.c.version == version).order_by(v.c.user_id)
-        rows = self._conn.execute(stmt).all()
+        stmt = select(v.c.user_id, v.c.data, v.c.importance, v.c.completeness).where(v.c.version == version)
+        rows = self._conn.execute(stmt.order_by(v.c.user_id)).all()
         if ids is not None:
             wanted = set(np.asarray(ids).tolist())
             rows = [r for r in rows if r[0] in wanted]
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        return out_ids, vecs.astype(np.float32)
+        n = len(rows)
+        if not n:
+            return VectorSet(version, np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
+                             np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
+        neutral = np.full(5, 0.5, dtype="<f4").tobytes()
+        return VectorSet(
+            version=version,
+            ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+            vecs=np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(n, -1).astype(np.float32),
+            importance=np.frombuffer(b"".join(r[2] or neutral for r in rows), dtype="<f4").reshape(n, 5)
+            .astype(np.float32),
+            completeness=np.array([1.0 if r[3] is None else r[3] for r in rows], dtype=np.float32),
+        )

@@ -121,6 +121,8 @@ profile_vectors = Table(
     Column("version", String(80), nullable=False),
     Column("dim", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),  # little-endian float32, dim values
+    Column("importance", LargeBinary),  # little-endian float32, 5 values (Dimension order)
+    Column("completeness", Float),  # profile-completeness factor 0.8-1.0
 )
 
 matches = Table(
