@@ -74,6 +74,7 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     app.command("simulate")(population.simulate_cmd)
     app.add_typer(population.import_app, name="import")
+    app.add_typer(__import__("perfectmatch.cli.ai", fromlist=["app"]).app, name="ai")
 
 
 _register()
