@@ -80,7 +80,9 @@ def check(
     engagement
         Current engagement score, 0-1 (``fatigue.assess``).
     """
-    lacking = tuple(f"{d.value} ({points.get(d, 0)}/{min_points})" for d in critical if points.get(d, 0) < min_points)
+    lacking = tuple(
+        f"{d.value} ({points.get(d, 0)}/{min_points})" for d in critical if points.get(d, 0) < min_points
+    )
     enough = len(critical) - len(lacking)
     return CompletionReport(
         (

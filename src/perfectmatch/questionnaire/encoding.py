@@ -244,7 +244,9 @@ def _code(q: Question, value: object) -> float:
     """One answer value in the matrix convention."""
     if q.type is QuestionType.SINGLE:
         if not isinstance(value, str) or value not in q.option_ids:
-            raise InvalidAnswerError(f"question {q.id!r} has no option {value!r} (options: {list(q.option_ids)})")
+            raise InvalidAnswerError(
+                f"question {q.id!r} has no option {value!r} (options: {list(q.option_ids)})"
+            )
         return float(q.option_ids.index(value))
     if q.type is QuestionType.MULTIPLE:
         chosen = (value,) if isinstance(value, str) else value
@@ -253,7 +255,9 @@ def _code(q: Question, value: object) -> float:
         mask = 0
         for v in chosen:
             if v not in q.option_ids:
-                raise InvalidAnswerError(f"question {q.id!r} has no option {v!r} (options: {list(q.option_ids)})")
+                raise InvalidAnswerError(
+                    f"question {q.id!r} has no option {v!r} (options: {list(q.option_ids)})"
+                )
             mask |= 1 << q.option_ids.index(v)
         return float(mask)
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -87,5 +87,10 @@ def assess(steps: Sequence[Step], config: FatigueConfig = FatigueConfig()) -> Fa
     return FatigueReport(
         engagement=engagement,
         fatigued=fatigued,
-        signals={"speeding": speeding, "straight_lining": straight, "answer_changes": changes, "dawdling": dawdling},
+        signals={
+            "speeding": speeding,
+            "straight_lining": straight,
+            "answer_changes": changes,
+            "dawdling": dawdling,
+        },
     )

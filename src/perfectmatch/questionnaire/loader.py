@@ -42,7 +42,9 @@ def _describe(exc: ValidationError, source: str, data: Any) -> str:
     parts = []
     for err in exc.errors(include_url=False):
         loc = list(err.get("loc", ()))
-        parts.append(f"{source}: {_locate(loc, data)}: {err.get('msg', 'invalid').removeprefix('Value error, ')}")
+        parts.append(
+            f"{source}: {_locate(loc, data)}: {err.get('msg', 'invalid').removeprefix('Value error, ')}"
+        )
     return "; ".join(parts)
 
 

@@ -241,11 +241,7 @@ class Question(_Model):
             hi = 5.0 if self.max_value is None else self.max_value
             if lo != int(lo) or hi != int(hi):
                 raise ValueError(f"Likert bounds must be whole numbers, got {lo}..{hi}")
-        if (
-            self.min_value is not None
-            and self.max_value is not None
-            and not self.min_value < self.max_value
-        ):
+        if self.min_value is not None and self.max_value is not None and not self.min_value < self.max_value:
             raise ValueError(f"min_value {self.min_value} must be < max_value {self.max_value}")
         return self
 
@@ -362,6 +358,4 @@ class Bank(_Model):
         try:
             return self.questions[question_id]
         except KeyError:
-            raise UnknownQuestionError(
-                f"question {question_id!r} is not in bank {self.version!r}"
-            ) from None
+            raise UnknownQuestionError(f"question {question_id!r} is not in bank {self.version!r}") from None

@@ -157,7 +157,10 @@ class PathState:
         for bi in range(self.block_pos, len(bank.blocks)):
             if bi > self.block_pos:
                 entry = bank.blocks[bi].entry
-                if entry is not None and rules.evaluate(entry, self._facts, block=bank.blocks[bi].id, final=False) is False:
+                if (
+                    entry is not None
+                    and rules.evaluate(entry, self._facts, block=bank.blocks[bi].id, final=False) is False
+                ):
                     continue
             base.update(q for q in self.c.block_questions[bi] if self.allowed(q))
         seen = set(base)
@@ -226,7 +229,11 @@ class PathState:
     def shorten(self) -> list[str]:
         """Drop low-priority questions from the possible path; critical and high-importance ones stay."""
         remaining = self.possible()
-        others = [q for q in remaining if not (self.bank.questions[q].critical or self.bank.questions[q].high_importance)]
+        others = [
+            q
+            for q in remaining
+            if not (self.bank.questions[q].critical or self.bank.questions[q].high_importance)
+        ]
         if not others:
             return []
         idx = [self.c.model.index[q] for q in others]

@@ -56,7 +56,9 @@ def matches_answer(spec: object, value: object, question: Question | None) -> bo
         return any(matches_answer(s, value, question) for s in spec)
     if isinstance(value, tuple | list):  # multiple choice: the spec names one selected option
         return spec in value
-    if is_comparison(spec) and (question is None or question.type in (QuestionType.LIKERT, QuestionType.NUMERIC)):
+    if is_comparison(spec) and (
+        question is None or question.type in (QuestionType.LIKERT, QuestionType.NUMERIC)
+    ):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
         return parse_comparison(spec)(float(value))  # type: ignore[arg-type]
@@ -119,7 +121,9 @@ def evaluate(
     return _and(parts)
 
 
-def holds(cond: Condition | None, facts: Facts, *, owner: str | None = None, block: str | None = None) -> bool:
+def holds(
+    cond: Condition | None, facts: Facts, *, owner: str | None = None, block: str | None = None
+) -> bool:
     """Final-mode evaluation; an absent condition holds."""
     return cond is None or bool(evaluate(cond, facts, owner=owner, block=block, final=True))
 

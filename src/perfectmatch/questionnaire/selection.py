@@ -87,13 +87,17 @@ class MostInformative:
 
     def rank(self, candidates: Sequence[int], ctx: SelectionContext) -> list[int]:
         idx = np.asarray(candidates, dtype=np.intp)
-        gains = expected_reduction(ctx.model.loadings[idx], ctx.model.noise[idx], ctx.posterior.cov, ctx.weights)
+        gains = expected_reduction(
+            ctx.model.loadings[idx], ctx.model.noise[idx], ctx.posterior.cov, ctx.weights
+        )
         order = np.argsort(-gains, kind="stable")
         return [int(i) for i in idx[order]]
 
     def best(self, candidates: Sequence[int], ctx: SelectionContext) -> int:
         idx = np.asarray(candidates, dtype=np.intp)
-        gains = expected_reduction(ctx.model.loadings[idx], ctx.model.noise[idx], ctx.posterior.cov, ctx.weights)
+        gains = expected_reduction(
+            ctx.model.loadings[idx], ctx.model.noise[idx], ctx.posterior.cov, ctx.weights
+        )
         return int(idx[int(np.argmax(gains))])
 
 
@@ -135,4 +139,6 @@ def make_strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]()
     except KeyError:
-        raise InvalidInputError(f"unknown selection strategy {name!r}; choose one of {sorted(STRATEGIES)}") from None
+        raise InvalidInputError(
+            f"unknown selection strategy {name!r}; choose one of {sorted(STRATEGIES)}"
+        ) from None

@@ -43,11 +43,18 @@ def coerce_answer(
         Naming the question, the value and what was expected.
     """
     where = f"question {q.id!r}"
-    if importance is not None and (isinstance(importance, bool) or not isinstance(importance, int)
-                                   or not 1 <= importance <= 10):
-        raise InvalidAnswerError(f"{where}: importance must be a whole number from 1 to 10, got {importance!r}")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)
-                                or not math.isfinite(seconds) or seconds < 0):
+    if importance is not None and (
+        isinstance(importance, bool) or not isinstance(importance, int) or not 1 <= importance <= 10
+    ):
+        raise InvalidAnswerError(
+            f"{where}: importance must be a whole number from 1 to 10, got {importance!r}"
+        )
+    if seconds is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds < 0
+    ):
         raise InvalidAnswerError(f"{where}: seconds must be a finite number >= 0, got {seconds!r}")
     norm: Any
     if q.type is QuestionType.SINGLE:
@@ -60,7 +67,9 @@ def coerce_answer(
             raise InvalidAnswerError(f"{where} expects a non-empty list of option ids, got {value!r}")
         unknown = [v for v in chosen if v not in q.option_ids]
         if unknown:
-            raise InvalidAnswerError(f"{where} has no option {unknown[0]!r} (options: {', '.join(q.option_ids)})")
+            raise InvalidAnswerError(
+                f"{where} has no option {unknown[0]!r} (options: {', '.join(q.option_ids)})"
+            )
         if len(set(chosen)) != len(chosen):
             raise InvalidAnswerError(f"{where}: an option is selected twice in {value!r}")
         norm = tuple(o for o in q.option_ids if o in chosen)
@@ -82,8 +91,12 @@ def coerce_answer(
         if len(value) > MAX_TEXT:
             raise InvalidAnswerError(f"{where}: text is {len(value)} characters long (max {MAX_TEXT})")
         norm = value.strip()
-    return Answer(question_id=q.id, value=norm, importance=importance if importance is not None else 5,
-                  seconds=float(seconds) if seconds is not None else None)
+    return Answer(
+        question_id=q.id,
+        value=norm,
+        importance=importance if importance is not None else 5,
+        seconds=float(seconds) if seconds is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +159,9 @@ class Session:
     def presented(self) -> tuple[str, ...]:
         return tuple(self._presented)
 
-    def answer(self, question_id: str, value: Any, *, importance: int | None = None,
-               seconds: float | None = None) -> None:
+    def answer(
+        self, question_id: str, value: Any, *, importance: int | None = None, seconds: float | None = None
+    ) -> None:
         """Answer a presented question.
 
         Raises
@@ -166,8 +180,9 @@ class Session:
             )
         self._apply_event(_event("answer", ans))
 
-    def change_answer(self, question_id: str, value: Any, *, importance: int | None = None,
-                      seconds: float | None = None) -> list[str]:
+    def change_answer(
+        self, question_id: str, value: Any, *, importance: int | None = None, seconds: float | None = None
+    ) -> list[str]:
         """Change an earlier answer and re-evaluate the path.
 
         Returns
@@ -183,7 +198,9 @@ class Session:
         q = self.bank.question(question_id)
         ans = coerce_answer(q, value, importance=importance, seconds=seconds)
         if question_id not in self._state.answers:
-            raise InvalidAnswerError(f"question {question_id!r} has not been answered, so it cannot be changed")
+            raise InvalidAnswerError(
+                f"question {question_id!r} has not been answered, so it cannot be changed"
+            )
         before = set(self._state.answers)
         self._apply_event(_event("change", ans))
         return [qid for qid in before if qid not in self._state.answers]
@@ -340,7 +357,9 @@ class Session:
             )
             for i, event in enumerate(data["events"]):
                 q = bank.question(event["question_id"])
-                ans = coerce_answer(q, event["value"], importance=event["importance"], seconds=event["seconds"])
+                ans = coerce_answer(
+                    q, event["value"], importance=event["importance"], seconds=event["seconds"]
+                )
                 if event["op"] == "answer" and not session._state.allowed(q.id):
                     raise InvalidInputError(f"event {i}: question {q.id!r} cannot be answered at that point")
                 if event["op"] not in ("answer", "change"):
@@ -357,11 +376,20 @@ class Session:
 
 def _event(op: str, ans: Answer) -> dict[str, Any]:
     value = list(ans.value) if isinstance(ans.value, tuple) else ans.value
-    return {"op": op, "question_id": ans.question_id, "value": value, "importance": ans.importance,
-            "seconds": ans.seconds}
+    return {
+        "op": op,
+        "question_id": ans.question_id,
+        "value": value,
+        "importance": ans.importance,
+        "seconds": ans.seconds,
+    }
 
 
 def _answer_of(event: dict[str, Any]) -> Answer:
     value = tuple(event["value"]) if isinstance(event["value"], list) else event["value"]
-    return Answer(question_id=event["question_id"], value=value, importance=event["importance"],
-                  seconds=event["seconds"])
+    return Answer(
+        question_id=event["question_id"],
+        value=value,
+        importance=event["importance"],
+        seconds=event["seconds"],
+    )

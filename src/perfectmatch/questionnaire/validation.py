@@ -138,8 +138,14 @@ def _answer_alternatives(spec: object, q: Question) -> list[Alternative]:
                 continue
             if is_comparison(s):
                 c = parse_comparison(s)  # type: ignore[arg-type]
-                ok = {">=": c.value <= hi, ">": c.value < hi, "<=": c.value >= lo, "<": c.value > lo,
-                      "==": lo <= c.value <= hi, "!=": True}[c.op]
+                ok = {
+                    ">=": c.value <= hi,
+                    ">": c.value < hi,
+                    "<=": c.value >= lo,
+                    "<": c.value > lo,
+                    "==": lo <= c.value <= hi,
+                    "!=": True,
+                }[c.op]
             else:
                 ok = isinstance(s, int | float) and not isinstance(s, bool) and lo <= s <= hi
             if ok:
@@ -187,7 +193,14 @@ def alternatives(cond: Condition, bank: Bank, *, owner: str | None, block: Block
             conj(_answer_alternatives(cond.answer, q))
         if cond.importance is not None:
             c = parse_comparison(cond.importance)
-            conj([{("importance", q.id): frozenset(i for i in _IMPORTANCE if c(i)), ("answered", q.id): frozenset([True])}])
+            conj(
+                [
+                    {
+                        ("importance", q.id): frozenset(i for i in _IMPORTANCE if c(i)),
+                        ("answered", q.id): frozenset([True]),
+                    }
+                ]
+            )
     if cond.answered_count is not None:
         size = len(block.questions) if block is not None else 0
         c = parse_comparison(cond.answered_count)
@@ -237,8 +250,14 @@ def validate(bank: Bank, *, policy: CompletionPolicy = CompletionPolicy()) -> li
             add(Problem("empty_block", "block has no questions", block=block.id, severity="warning"))
         for q in block.questions:
             if q.id in seen_q:
-                add(Problem("duplicate_id", f"question id {q.id!r} is already used in block {seen_q[q.id]!r}",
-                            block=block.id, question=q.id))
+                add(
+                    Problem(
+                        "duplicate_id",
+                        f"question id {q.id!r} is already used in block {seen_q[q.id]!r}",
+                        block=block.id,
+                        question=q.id,
+                    )
+                )
             else:
                 seen_q[q.id] = block.id
             if q.type.is_choice and not q.options:
@@ -252,13 +271,31 @@ def validate(bank: Bank, *, policy: CompletionPolicy = CompletionPolicy()) -> li
                 add(Problem("no_dimension", "question is mapped to no dimension", block.id, q.id))
             defaults = [i for i, r in enumerate(q.branching_rules) if r.default]
             if len(defaults) > 1:
-                add(Problem("multiple_defaults", f"rules {defaults} are all default rules", block.id, q.id, defaults[1]))
+                add(
+                    Problem(
+                        "multiple_defaults",
+                        f"rules {defaults} are all default rules",
+                        block.id,
+                        q.id,
+                        defaults[1],
+                    )
+                )
             for i, rule in enumerate(q.branching_rules):
-                for field_name, ids in (("nextQuestions", rule.next_questions), ("skipQuestions", rule.skip_questions)):
+                for field_name, ids in (
+                    ("nextQuestions", rule.next_questions),
+                    ("skipQuestions", rule.skip_questions),
+                ):
                     for t in ids:
                         if t not in qs:
-                            add(Problem("unknown_question", f"{field_name} names unknown question {t!r}",
-                                        block.id, q.id, i))
+                            add(
+                                Problem(
+                                    "unknown_question",
+                                    f"{field_name} names unknown question {t!r}",
+                                    block.id,
+                                    q.id,
+                                    i,
+                                )
+                            )
 
     # conditions: unknown questions and options, satisfiability, forward references
     for cond, block, q, rule, kind in _walk_conditions(bank):
@@ -270,40 +307,79 @@ def validate(bank: Bank, *, policy: CompletionPolicy = CompletionPolicy()) -> li
             if not refers:
                 continue
             if target is None:
-                add(Problem("unknown_question", f"{kind} condition does not say which question it refers to", **where))
+                add(
+                    Problem(
+                        "unknown_question",
+                        f"{kind} condition does not say which question it refers to",
+                        **where,
+                    )
+                )
                 continue
             tq = qs.get(target)
             if tq is None:
-                add(Problem("unknown_question", f"{kind} condition refers to unknown question {target!r}", **where))
+                add(
+                    Problem(
+                        "unknown_question", f"{kind} condition refers to unknown question {target!r}", **where
+                    )
+                )
                 continue
             if c.answer is not None:
                 for s in c.answer if isinstance(c.answer, list) else [c.answer]:
                     if not _answer_alternatives(s, tq):
                         what = "option" if tq.type.is_choice else "value"
-                        add(Problem("unknown_option",
-                                    f"{kind} condition expects {what} {s!r}, which question {target!r} cannot give"
-                                    + (f" (options: {', '.join(tq.option_ids)})" if tq.type.is_choice else ""),
-                                    **where))
+                        add(
+                            Problem(
+                                "unknown_option",
+                                f"{kind} condition expects {what} {s!r}, which question {target!r} cannot give"
+                                + (f" (options: {', '.join(tq.option_ids)})" if tq.type.is_choice else ""),
+                                **where,
+                            )
+                        )
             if kind != "rule":
                 bi = bank.blocks.index(block)
                 if block_of.get(target, -1) >= bi:
-                    add(Problem("forward_reference",
-                                f"{kind} condition depends on question {target!r}, which cannot be answered before "
-                                f"the block's {kind} is evaluated", **where))
+                    add(
+                        Problem(
+                            "forward_reference",
+                            f"{kind} condition depends on question {target!r}, which cannot be answered before "
+                            f"the block's {kind} is evaluated",
+                            **where,
+                        )
+                    )
         if not alternatives(cond, bank, owner=owner, block=block):
-            code = {"entry": "entry_never_holds", "exit": "exit_never_holds", "rule": "rule_never_fires"}[kind]
-            add(Problem(code, f"the {kind} condition can never hold", **where,
-                        severity="warning" if kind == "rule" else "error"))
+            code = {"entry": "entry_never_holds", "exit": "exit_never_holds", "rule": "rule_never_fires"}[
+                kind
+            ]
+            add(
+                Problem(
+                    code,
+                    f"the {kind} condition can never hold",
+                    **where,
+                    severity="warning" if kind == "rule" else "error",
+                )
+            )
 
     # cycles through nextQuestions
-    graph = {qid: [t for r in q.branching_rules for t in r.next_questions if t in qs] for qid, q in qs.items()}
+    graph = {
+        qid: [t for r in q.branching_rules for t in r.next_questions if t in qs] for qid, q in qs.items()
+    }
     for cycle in _cycles(graph):
-        add(Problem("cycle", "questions request each other in a loop: " + " -> ".join([*cycle, cycle[0]]),
-                    block=bank.blocks[block_of[cycle[0]]].id, question=cycle[0]))
+        add(
+            Problem(
+                "cycle",
+                "questions request each other in a loop: " + " -> ".join([*cycle, cycle[0]]),
+                block=bank.blocks[block_of[cycle[0]]].id,
+                question=cycle[0],
+            )
+        )
 
     # reachability
-    entry_ok = [b.entry is None or bool(alternatives(b.entry, bank, owner=None, block=b)) for b in bank.blocks]
-    reach = {q.id for bi, b in enumerate(bank.blocks) if entry_ok[bi] for q in b.questions if not q.conditional}
+    entry_ok = [
+        b.entry is None or bool(alternatives(b.entry, bank, owner=None, block=b)) for b in bank.blocks
+    ]
+    reach = {
+        q.id for bi, b in enumerate(bank.blocks) if entry_ok[bi] for q in b.questions if not q.conditional
+    }
     frontier = list(reach)
     while frontier:
         r = frontier.pop()
@@ -313,23 +389,40 @@ def validate(bank: Bank, *, policy: CompletionPolicy = CompletionPolicy()) -> li
                 frontier.append(t)
     for qid, q in qs.items():
         if qid not in reach:
-            why = ("it is conditional and no reachable rule lists it in nextQuestions" if q.conditional
-                   else "its block's entry condition can never hold")
-            add(Problem("unreachable", f"question can never be asked: {why}",
-                        block=bank.blocks[block_of[qid]].id, question=qid))
+            why = (
+                "it is conditional and no reachable rule lists it in nextQuestions"
+                if q.conditional
+                else "its block's entry condition can never hold"
+            )
+            add(
+                Problem(
+                    "unreachable",
+                    f"question can never be asked: {why}",
+                    block=bank.blocks[block_of[qid]].id,
+                    question=qid,
+                )
+            )
 
     # dimensions
     for d in Dimension:
         n = sum(1 for q in qs.values() if q.dimensions.get(d) and _scorable(q))
         if n < bank.min_questions_per_dimension:
-            add(Problem("too_few_questions",
-                        f"dimension {d.value} is scored by {n} question(s); at least "
-                        f"{bank.min_questions_per_dimension} are needed"))
+            add(
+                Problem(
+                    "too_few_questions",
+                    f"dimension {d.value} is scored by {n} question(s); at least "
+                    f"{bank.min_questions_per_dimension} are needed",
+                )
+            )
     n_open = sum(1 for q in qs.values() if q.type is QuestionType.TEXT)
     if n_open < policy.min_open_answers:
-        add(Problem("few_open_questions",
-                    f"the bank has {n_open} open-ended question(s) but completion needs {policy.min_open_answers}",
-                    severity="warning"))
+        add(
+            Problem(
+                "few_open_questions",
+                f"the bank has {n_open} open-ended question(s) but completion needs {policy.min_open_answers}",
+                severity="warning",
+            )
+        )
     return problems
 
 

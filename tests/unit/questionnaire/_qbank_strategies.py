@@ -26,7 +26,11 @@ def _question(draw: st.DrawFn, qid: str) -> dict[str, Any]:
         n = draw(st.integers(2, 4))
         scored = draw(st.booleans())
         q["options"] = [
-            {"id": f"o{i}", "text": f"Option {i}", **({"score": round(-1 + 2 * i / (n - 1), 3)} if scored else {})}
+            {
+                "id": f"o{i}",
+                "text": f"Option {i}",
+                **({"score": round(-1 + 2 * i / (n - 1), 3)} if scored else {}),
+            }
             for i in range(n)
         ]
     elif qtype == "numeric":
@@ -45,7 +49,9 @@ def _atom(draw: st.DrawFn, q: dict[str, Any], *, name: bool) -> dict[str, Any]:
     kind = draw(st.sampled_from(["answer", "importance", "answered"]))
     if kind == "answer" and q["type"] in ("single_choice", "multiple_choice"):
         ids = [o["id"] for o in q["options"]]
-        cond["answer"] = draw(st.one_of(st.sampled_from(ids), st.lists(st.sampled_from(ids), min_size=1, unique=True)))
+        cond["answer"] = draw(
+            st.one_of(st.sampled_from(ids), st.lists(st.sampled_from(ids), min_size=1, unique=True))
+        )
     elif kind == "answer" and q["type"] == "likert":
         cond["answer"] = draw(st.sampled_from([">= 3", "<= 2", "== 5", "> 1", "< 5", "!= 3"]))
     elif kind == "answer" and q["type"] == "numeric":
@@ -71,9 +77,7 @@ def valid_banks(draw: st.DrawFn, *, max_blocks: int = 3, max_block_size: int = 5
             counter += 1
         blocks.append({"id": f"b{bi}", "title": f"Block {bi}", "questions": qs})
         order.extend(qs)
-    core = [
-        {"id": f"core_{d}", "text": f"Core {d}", "type": "likert", "dimensions": {d: 0.5}} for d in DIMS
-    ]
+    core = [{"id": f"core_{d}", "text": f"Core {d}", "type": "likert", "dimensions": {d: 0.5}} for d in DIMS]
     # conditional questions, each requested by an earlier non-conditional question
     for pos, q in enumerate(order):
         earlier = [e for e in order[:pos] if not e.get("conditional")]
@@ -99,12 +103,17 @@ def valid_banks(draw: st.DrawFn, *, max_blocks: int = 3, max_block_size: int = 5
             later = [o["id"] for o in order[pos + 1 :]]
             rule: dict[str, Any] = {
                 "condition": cond,
-                "nextQuestions": draw(st.lists(st.sampled_from(later), unique=True, max_size=2)) if later else [],
-                "skipQuestions": draw(st.lists(st.sampled_from([i for i in all_ids if i != q["id"]]),
-                                               unique=True, max_size=2)),
+                "nextQuestions": draw(st.lists(st.sampled_from(later), unique=True, max_size=2))
+                if later
+                else [],
+                "skipQuestions": draw(
+                    st.lists(st.sampled_from([i for i in all_ids if i != q["id"]]), unique=True, max_size=2)
+                ),
             }
             if draw(st.booleans()):
-                rule["dimensionAdjustments"] = {draw(st.sampled_from(DIMS)): draw(st.sampled_from([0.5, 2.0]))}
+                rule["dimensionAdjustments"] = {
+                    draw(st.sampled_from(DIMS)): draw(st.sampled_from([0.5, 2.0]))
+                }
             rules.insert(0 if has_default else len(rules), rule)
     # block conditions on earlier blocks
     for bi, block in enumerate(blocks):

@@ -11,15 +11,26 @@ from perfectmatch.questionnaire import QuestionType, default_bank, load_bank
 
 SMALL = {
     "version": "v1",
-    "blocks": [{"id": "b1", "questions": [{"id": "q1", "text": "Q?", "type": "likert", "dimensions": {"RC": 0.5}}]}],
+    "blocks": [
+        {"id": "b1", "questions": [{"id": "q1", "text": "Q?", "type": "likert", "dimensions": {"RC": 0.5}}]}
+    ],
 }
 
 
 def test_default_bank_has_the_importer_questions_with_stable_ids():
     bank = default_bank()
     assert bank.version and isinstance(bank.version, str)
-    single = ["lc_drinks", "lc_smokes", "lc_drugs", "lc_diet", "cv_religion", "rc_children", "cv_education",
-              "lc_body_type", "rc_goal"]
+    single = [
+        "lc_drinks",
+        "lc_smokes",
+        "lc_drugs",
+        "lc_diet",
+        "cv_religion",
+        "rc_children",
+        "cv_education",
+        "lc_body_type",
+        "rc_goal",
+    ]
     for qid in single:
         assert bank.question(qid).type is QuestionType.SINGLE, qid
     assert bank.question("lc_pets").type is QuestionType.MULTIPLE
@@ -41,7 +52,9 @@ def test_default_bank_size_and_coverage():
 
 
 def test_json_with_comments_and_yaml_load_the_same_bank(tmp_path):
-    text = json.dumps(SMALL, indent=2).replace('"version": "v1",', '"version": "v1", // a comment\n /* block */')
+    text = json.dumps(SMALL, indent=2).replace(
+        '"version": "v1",', '"version": "v1", // a comment\n /* block */'
+    )
     (tmp_path / "b.json").write_text(text)
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(SMALL))
     assert load_bank(tmp_path / "b.json") == load_bank(tmp_path / "b.yaml")

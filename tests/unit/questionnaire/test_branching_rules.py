@@ -80,12 +80,19 @@ def _spec_bank():
     import json5
 
     q1 = json5.loads(SPEC_Q1)
-    q1["options"] = [{"id": f"option{i}", "text": t} for i, t in enumerate(["Friends", "Casual Dating",
-                                                                          "Serious Relationship"], 1)]
+    q1["options"] = [
+        {"id": f"option{i}", "text": t}
+        for i, t in enumerate(["Friends", "Casual Dating", "Serious Relationship"], 1)
+    ]
     q1["dimensions"] = {"RC": 0.5}
     others = [
-        {"id": f"q{i}", "text": f"Question {i}", "type": "likert",
-         "dimensions": {d: 0.5 for d in ["RC", "CS", "EI", "LC", "CV"]}, "conditional": i in (4, 5, 7, 12)}
+        {
+            "id": f"q{i}",
+            "text": f"Question {i}",
+            "type": "likert",
+            "dimensions": {d: 0.5 for d in ["RC", "CS", "EI", "LC", "CV"]},
+            "conditional": i in (4, 5, 7, 12),
+        }
         for i in range(2, 13)
     ]
     return parse_bank({"version": "spec", "blocks": [{"id": "start", "questions": [q1, *others]}]})
@@ -148,6 +155,12 @@ def test_sets_comparisons_multiple_choice_and_combinators():
     assert ev({"question": "zz", "answered": False}) and not ev({"question": "zz", "answer": "a"})
     # open mode: an unanswered question is unknown, and unknown propagates by Kleene's rules
     assert ev({"question": "zz", "answer": "a"}, final=False) is None
-    assert ev({"any": [{"question": "zz", "answer": "a"}, {"question": "g", "answer": "b"}]}, final=False) is True
-    assert ev({"all": [{"question": "zz", "answer": "a"}, {"question": "g", "answer": "c"}]}, final=False) is False
+    assert (
+        ev({"any": [{"question": "zz", "answer": "a"}, {"question": "g", "answer": "b"}]}, final=False)
+        is True
+    )
+    assert (
+        ev({"all": [{"question": "zz", "answer": "a"}, {"question": "g", "answer": "c"}]}, final=False)
+        is False
+    )
     assert ev({"not": {"question": "zz", "answer": "a"}}, final=False) is None

@@ -16,13 +16,32 @@ BANK = parse_bank(
             {
                 "id": "b",
                 "questions": [
-                    {"id": "goal", "text": "g", "options": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}],
-                     "dimensions": {"RC": 0.5}},
+                    {
+                        "id": "goal",
+                        "text": "g",
+                        "options": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}],
+                        "dimensions": {"RC": 0.5},
+                    },
                     {"id": "lik", "text": "l", "type": "likert", "dimensions": {"CS": 0.5}},
-                    {"id": "pets", "text": "p", "type": "multiple_choice", "dimensions": {"LC": 0.2},
-                     "options": [{"id": "x", "text": "X"}, {"id": "y", "text": "Y"}, {"id": "z", "text": "Z"}]},
-                    {"id": "num", "text": "n", "type": "numeric", "minValue": 0, "maxValue": 80,
-                     "dimensions": {"RC": 0.1}},
+                    {
+                        "id": "pets",
+                        "text": "p",
+                        "type": "multiple_choice",
+                        "dimensions": {"LC": 0.2},
+                        "options": [
+                            {"id": "x", "text": "X"},
+                            {"id": "y", "text": "Y"},
+                            {"id": "z", "text": "Z"},
+                        ],
+                    },
+                    {
+                        "id": "num",
+                        "text": "n",
+                        "type": "numeric",
+                        "minValue": 0,
+                        "maxValue": 80,
+                        "dimensions": {"RC": 0.1},
+                    },
                     {"id": "txt", "text": "t", "type": "open_text", "dimensions": {"CV": 1.0}},
                 ],
             }
@@ -118,7 +137,9 @@ def test_matrix_encoding_equals_per_user_encoding(users):
             if q.type is QuestionType.SINGLE:
                 j = layout.feature_names.index(f"{q.id}={a.value}")
                 assert f1[j] == 1.0
-                assert j in range(layout.slices[q.primary_dimension].start, layout.slices[q.primary_dimension].stop)
+                assert j in range(
+                    layout.slices[q.primary_dimension].start, layout.slices[q.primary_dimension].stop
+                )
 
 
 def test_default_bank_encodes_many_users_quickly():

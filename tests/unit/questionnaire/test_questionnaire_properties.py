@@ -41,7 +41,9 @@ def run(bank, acts, *, strategy: str, resume_at: int | None = None) -> tuple[lis
             s = Session.from_dict(bank, json.loads(json.dumps(s.to_dict())))
         if change == 0 and s.answers:
             qid = s.answers[pick % len(s.answers)].question_id
-            discarded = s.change_answer(qid, answer_value(bank.question(qid), r + 1), importance=imp, seconds=secs)
+            discarded = s.change_answer(
+                qid, answer_value(bank.question(qid), r + 1), importance=imp, seconds=secs
+            )
             trace.append(("change", qid, tuple(sorted(discarded))))
             last = s.progress().fraction  # may drop after a change; that is allowed
             continue
@@ -62,7 +64,11 @@ def run(bank, acts, *, strategy: str, resume_at: int | None = None) -> tuple[lis
 
 
 @SETTINGS
-@given(valid_banks(max_blocks=4, max_block_size=6), actions, st.sampled_from(["most_informative", "fixed", "random"]))
+@given(
+    valid_banks(max_blocks=4, max_block_size=6),
+    actions,
+    st.sampled_from(["most_informative", "fixed", "random"]),
+)
 def test_sessions_respect_skips_keep_progress_monotone_and_terminate(data, acts, strategy):
     bank = parse_bank(data)
     _, s = run(bank, acts, strategy=strategy)
@@ -80,7 +86,12 @@ def test_sessions_respect_skips_keep_progress_monotone_and_terminate(data, acts,
 
 
 @SETTINGS
-@given(valid_banks(max_blocks=4, max_block_size=6), actions, st.sampled_from(["most_informative", "fixed", "random"]), st.data())
+@given(
+    valid_banks(max_blocks=4, max_block_size=6),
+    actions,
+    st.sampled_from(["most_informative", "fixed", "random"]),
+    st.data(),
+)
 def test_save_resume_continue_equals_never_stopping(data, acts, strategy, draw):
     bank = parse_bank(data)
     resume_at = draw.draw(st.integers(0, max(0, len(acts))))
@@ -109,7 +120,9 @@ def _break(data: dict[str, Any], defect: str, r: int) -> tuple[str, str | None]:
         b["id"] = a["id"]
         return "duplicate_id", a["id"]
     if defect == "unknown_question":
-        a.setdefault("branchingRules", []).insert(0, {"condition": {"answered": True}, "nextQuestions": ["nowhere"]})
+        a.setdefault("branchingRules", []).insert(
+            0, {"condition": {"answered": True}, "nextQuestions": ["nowhere"]}
+        )
         return "unknown_question", a["id"]
     if defect == "unknown_option":
         a["type"], a["options"] = "single_choice", [{"id": "yes", "text": "Yes"}, {"id": "no", "text": "No"}]
@@ -118,12 +131,22 @@ def _break(data: dict[str, Any], defect: str, r: int) -> tuple[str, str | None]:
         a["branchingRules"] = [{"condition": {"answer": "maybe"}, "skipQuestions": []}]
         return "unknown_option", a["id"]
     if defect == "cycle":
-        a.setdefault("branchingRules", []).insert(0, {"condition": {"answered": True}, "nextQuestions": [b["id"]]})
-        b.setdefault("branchingRules", []).insert(0, {"condition": {"answered": True}, "nextQuestions": [a["id"]]})
+        a.setdefault("branchingRules", []).insert(
+            0, {"condition": {"answered": True}, "nextQuestions": [b["id"]]}
+        )
+        b.setdefault("branchingRules", []).insert(
+            0, {"condition": {"answered": True}, "nextQuestions": [a["id"]]}
+        )
         return "cycle", None
     if defect == "unreachable":
         data["blocks"][-1]["questions"].append(
-            {"id": "orphan", "text": "Never requested", "type": "likert", "conditional": True, "dimensions": {"CV": 0.4}}
+            {
+                "id": "orphan",
+                "text": "Never requested",
+                "type": "likert",
+                "conditional": True,
+                "dimensions": {"CV": 0.4},
+            }
         )
         return "unreachable", "orphan"
     if defect == "exit_never_holds":
@@ -136,8 +159,15 @@ def _break(data: dict[str, Any], defect: str, r: int) -> tuple[str, str | None]:
     raise AssertionError(defect)
 
 
-DEFECTS = ["duplicate_id", "unknown_question", "unknown_option", "cycle", "unreachable", "exit_never_holds",
-           "too_few_questions"]
+DEFECTS = [
+    "duplicate_id",
+    "unknown_question",
+    "unknown_option",
+    "cycle",
+    "unreachable",
+    "exit_never_holds",
+    "too_few_questions",
+]
 
 
 @SETTINGS
