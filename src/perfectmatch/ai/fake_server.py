@@ -185,8 +185,9 @@ class FakeOpenAIServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the CLI uses this)."""
-        self.start()
+        """Block the calling thread until interrupted, starting the server first if needed (the CLI uses this)."""
+        if self._httpd is None:
+            self.start()
         assert self._thread is not None
         try:
             while self._thread.is_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -38,6 +39,7 @@ def fake_server_cmd(
     srv.start()
     st = state(ctx)
     emit({"base_url": srv.base_url, "port": srv.port}, as_json=st.json)
+    sys.stdout.flush()
     if not st.json:
         stderr.print(f"export OPENAI_BASE_URL={srv.base_url} OPENAI_API_KEY=fake   (Ctrl-C to stop)")
     try:

@@ -82,6 +82,6 @@ def test_every_asked_id_lands_in_exactly_one_place(asked, answered, data) -> Non
 
 
 def test_profile_parse_errors_name_the_field() -> None:
-    with pytest.raises(AnalysisParseError, match="keyTraits|key_traits"):
+    with pytest.raises(AnalysisParseError, match=r"keyTraits|key_traits"):
         parse_profile('{"summary": "x", "keyTraits": ["a"]}')
     assert parse_profile('{"summary": "x", "keyTraits": ["a", "b", "c"]}').key_traits == ["a", "b", "c"]
