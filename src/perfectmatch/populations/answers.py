@@ -117,6 +117,19 @@ class AnswerMatrix:
             completed_at=None if self.completed_at is None else self.completed_at[idx],
         )
 
+    def for_layout(self, layout: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, importance)`` in the columns of a ``questionnaire.encoding.FeatureLayout``.
+
+        Both have shape ``(n, len(layout.question_ids))`` float64; ``importance`` is ``NaN`` where
+        the question is unanswered or does not ask for importance. Feed them to
+        ``layout.encode_matrix(values, importance)``.
+        """
+        cols = [self.question_ids.index(q) for q in layout.question_ids]
+        values = np.asarray(self.values[:, cols], dtype=np.float64)
+        asks = np.array([self.bank.question(q).wants_importance for q in layout.question_ids], dtype=bool)
+        importance = np.where(np.isnan(values) | ~asks[None, :], np.nan, self.importance[:, cols])
+        return values, importance
+
     @classmethod
     def unanswered(cls, bank: Any, n: int) -> AnswerMatrix:
         """A matrix of ``n`` users who answered nothing (importance 5 everywhere)."""

@@ -173,3 +173,18 @@ def test_any_seed_gives_a_valid_frame(small_bank, n: int, seed: int) -> None:  #
     p = simulate(n, seed, today=TODAY, bank=small_bank)
     assert len(p.frame) == n == len(p.responses)
     assert p.frame.validate(today=TODAY) == []
+
+
+def test_answer_matrix_encodes_like_the_per_user_responses(pop) -> None:  # type: ignore[no-untyped-def]
+    from perfectmatch.questionnaire.encoding import FeatureLayout
+
+    layout = FeatureLayout.from_bank(default_bank())
+    sub = pop.answers.take(np.arange(40))
+    values, importance = sub.for_layout(layout)
+    feats, imp = layout.encode_matrix(values, importance)
+    assert feats.shape == (40, layout.dim) and np.isfinite(feats).all()
+    rs = pop.responses
+    for i in (0, 13, 39):
+        one_feats, one_imp = layout.encode(rs[i].answers)
+        assert np.allclose(one_feats, feats[i], atol=1e-5)
+        assert np.allclose(one_imp, imp[i], atol=1e-5)
