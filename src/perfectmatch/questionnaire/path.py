@@ -67,13 +67,10 @@ class _Compiled:
                 self.block_index.setdefault(q.id, bi)
         self.block_ids = [b.id for b in bank.blocks]
         self.block_questions = [[q.id for q in b.questions if bank.questions[q.id] is q] for b in bank.blocks]
-        self.activators: dict[str, list[str]] = {}
-        for q in bank.questions.values():
-            for rule in q.branching_rules:
-                for target in rule.next_questions:
-                    self.activators.setdefault(target, [])
-                    if q.id not in self.activators[target]:
-                        self.activators[target].append(q.id)
+        self.priority = np.array(
+            [bank.questions[q].critical or bank.questions[q].high_importance for q in self.model.ids]
+        )
+        self.scored = np.abs(self.model.loadings) > 0  # (n_questions, 5)
 
 
 _CACHE: dict[int, _Compiled] = {}
@@ -92,7 +89,13 @@ class PathState:
     """Answers, fired rules, skips, activations, block position, posterior and fatigue of one respondent."""
 
     def __init__(
-        self, bank: Bank, strategy: Strategy, *, seed: int = 0, fatigue: FatigueConfig = FatigueConfig()
+        self,
+        bank: Bank,
+        strategy: Strategy,
+        *,
+        seed: int = 0,
+        fatigue: FatigueConfig = FatigueConfig(),
+        target_sd: float | None = None,
     ) -> None:
         self.bank = bank
         self.c = compiled(bank)
@@ -103,6 +106,8 @@ class PathState:
         self.skipped: set[str] = set()
         self.activated: list[str] = []
         self.dropped: set[str] = set()
+        self.target_sd = target_sd
+        self.redundant: set[str] = set()
         self.fired: dict[str, int] = {}
         self.weights = np.ones(len(_DIMS))
         self.posterior = self.c.model.prior()
@@ -120,7 +125,7 @@ class PathState:
     # -- queries --------------------------------------------------------------------------------
 
     def allowed(self, qid: str) -> bool:
-        if qid in self.answers or qid in self.skipped or qid in self.dropped:
+        if not self._open(qid):
             return False
         return not self.bank.questions[qid].conditional or qid in self.activated
 
@@ -175,7 +180,12 @@ class PathState:
         return [q for q in self.c.model.ids if q in seen]
 
     def _open(self, qid: str) -> bool:
-        return qid not in self.answers and qid not in self.skipped and qid not in self.dropped
+        return (
+            qid not in self.answers
+            and qid not in self.skipped
+            and qid not in self.dropped
+            and qid not in self.redundant
+        )
 
     def progress(self) -> Progress:
         return Progress(len(self.answers), len(self.possible()))
@@ -209,11 +219,28 @@ class PathState:
         y = q.response(answer.value)
         if y is not None:
             self.posterior.update(self.c.model.loadings[i], float(self.c.model.noise[i]), y)
+            self._mark_redundant()
         if track_fatigue:
             likert = float(answer.value) if q.type is QuestionType.LIKERT else None  # type: ignore[arg-type]
             self.steps.append(Step(answer.seconds, likert))
             self.check_fatigue()
         self._advance()
+
+    def _mark_redundant(self) -> None:
+        """With a ``target_sd``: questions whose dimensions are all known to that precision become redundant.
+
+        Critical, high-importance and nominal questions (no scale evidence) are never redundant.
+        Posterior variances only shrink, so this set only grows (progress stays monotone).
+        """
+        if self.target_sd is None:
+            return
+        precise = self.posterior.sd <= self.target_sd  # (5,)
+        scored = self.c.scored
+        rows = scored.any(axis=1) & ~(scored & ~precise).any(axis=1) & ~self.c.priority
+        for i in np.flatnonzero(rows):
+            qid = self.c.model.ids[i]
+            if qid not in self.answers:
+                self.redundant.add(qid)
 
     def check_fatigue(self) -> None:
         """Re-assess engagement; on the onset of a fatigue episode, shorten the remaining path."""

@@ -122,6 +122,10 @@ class Session:
         Seed of the random strategy (a resumed session keeps it).
     fatigue, completion
         Thresholds for fatigue detection and completion.
+    target_sd
+        If given, a scored question becomes redundant (is skipped) once every dimension it
+        measures has a posterior standard deviation at or below this value (latent units; the
+        prior is 1). Critical, high-importance and nominal questions are always asked.
     """
 
     def __init__(
@@ -132,16 +136,25 @@ class Session:
         seed: int = 0,
         fatigue: FatigueConfig = FatigueConfig(),
         completion: CompletionPolicy = CompletionPolicy(),
+        target_sd: float | None = None,
     ) -> None:
+        if target_sd is not None and not 0.0 < target_sd < 1.0:
+            raise InvalidInputError(f"target_sd must be between 0 and 1 (the prior sd), got {target_sd}")
         self.bank = bank
+        self.target_sd = target_sd
         self.strategy_name = strategy
         self.seed = seed
         self.fatigue_config = fatigue
         self.policy = completion
         self._strategy = make_strategy(strategy)
-        self._state = PathState(bank, self._strategy, seed=seed, fatigue=fatigue)
+        self._state = self._fresh_state()
         self._events: list[dict[str, Any]] = []
         self._presented: list[str] = []
+
+    def _fresh_state(self) -> PathState:
+        return PathState(
+            self.bank, self._strategy, seed=self.seed, fatigue=self.fatigue_config, target_sd=self.target_sd
+        )
 
     # -- presenting and answering ---------------------------------------------------------------
 
@@ -217,7 +230,7 @@ class Session:
 
     def _rebuild(self, changed: Answer) -> None:
         old = self._state
-        new = PathState(self.bank, self._strategy, seed=self.seed, fatigue=self.fatigue_config)
+        new = self._fresh_state()
         new.dropped = set(old.dropped)
         new.in_fatigue_episode = old.in_fatigue_episode
         new.shortenings = old.shortenings
@@ -251,6 +264,11 @@ class Session:
     def dropped(self) -> frozenset[str]:
         """Questions removed from the path by fatigue shortening."""
         return frozenset(self._state.dropped)
+
+    @property
+    def redundant(self) -> frozenset[str]:
+        """Questions skipped because their dimensions are already precise enough (``target_sd``)."""
+        return frozenset(self._state.redundant)
 
     @property
     def fired_rules(self) -> dict[str, int]:
@@ -328,6 +346,7 @@ class Session:
             "seed": self.seed,
             "fatigue": asdict(self.fatigue_config),
             "completion": asdict(self.policy),
+            "target_sd": self.target_sd,
             "events": [dict(e) for e in self._events],
             "presented": list(self._presented),
         }
@@ -354,6 +373,7 @@ class Session:
                 seed=int(data["seed"]),
                 fatigue=FatigueConfig(**data["fatigue"]),
                 completion=CompletionPolicy(**data["completion"]),
+                target_sd=data.get("target_sd"),
             )
             for i, event in enumerate(data["events"]):
                 q = bank.question(event["question_id"])

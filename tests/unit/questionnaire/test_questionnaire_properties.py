@@ -31,9 +31,11 @@ actions = st.lists(
 )
 
 
-def run(bank, acts, *, strategy: str, resume_at: int | None = None) -> tuple[list[Any], Session]:
+def run(
+    bank, acts, *, strategy: str, resume_at: int | None = None, target_sd: float | None = None
+) -> tuple[list[Any], Session]:
     """Play ``acts`` through a session, checking the step invariants; optionally save/resume at one step."""
-    s = Session(bank, strategy=strategy, seed=11, fatigue=FATIGUE)
+    s = Session(bank, strategy=strategy, seed=11, fatigue=FATIGUE, target_sd=target_sd)
     trace: list[Any] = []
     last = s.progress().fraction
     for i, (k, pick, r, imp, secs, change) in enumerate(acts):
@@ -53,7 +55,7 @@ def run(bank, acts, *, strategy: str, resume_at: int | None = None) -> tuple[lis
             break
         answered = {a.question_id for a in s.answers}
         for q in shown:  # never a skipped, dropped or already answered question
-            assert q.id not in s.skipped and q.id not in s.dropped and q.id not in answered
+            assert q.id not in s.skipped | s.dropped | s.redundant and q.id not in answered
         q = shown[pick % len(shown)]
         s.answer(q.id, answer_value(q, r), importance=imp, seconds=secs)
         now = s.progress().fraction
@@ -68,15 +70,17 @@ def run(bank, acts, *, strategy: str, resume_at: int | None = None) -> tuple[lis
     valid_banks(max_blocks=4, max_block_size=6),
     actions,
     st.sampled_from(["most_informative", "fixed", "random"]),
+    st.data(),
 )
-def test_sessions_respect_skips_keep_progress_monotone_and_terminate(data, acts, strategy):
+def test_sessions_respect_skips_keep_progress_monotone_and_terminate(data, acts, strategy, draw):
     bank = parse_bank(data)
-    _, s = run(bank, acts, strategy=strategy)
+    target_sd = draw.draw(st.sampled_from([None, 0.6]))
+    _, s = run(bank, acts, strategy=strategy, target_sd=target_sd)
     for _ in range(len(bank.questions) + 1):  # then answer straight through: must terminate
         q = s.next_question()
         if q is None:
             break
-        assert q.id not in s.skipped and q.id not in s.dropped
+        assert q.id not in s.skipped | s.dropped | s.redundant
         before = s.progress().fraction
         s.answer(q.id, answer_value(q, 3), seconds=5.0)
         assert s.progress().fraction >= before - 1e-12
@@ -95,8 +99,9 @@ def test_sessions_respect_skips_keep_progress_monotone_and_terminate(data, acts,
 def test_save_resume_continue_equals_never_stopping(data, acts, strategy, draw):
     bank = parse_bank(data)
     resume_at = draw.draw(st.integers(0, max(0, len(acts))))
-    straight_trace, straight = run(bank, acts, strategy=strategy)
-    resumed_trace, resumed = run(bank, acts, strategy=strategy, resume_at=resume_at)
+    target_sd = draw.draw(st.sampled_from([None, 0.6]))
+    straight_trace, straight = run(bank, acts, strategy=strategy, target_sd=target_sd)
+    resumed_trace, resumed = run(bank, acts, strategy=strategy, resume_at=resume_at, target_sd=target_sd)
     assert resumed_trace == straight_trace
     assert resumed.to_dict() == straight.to_dict()
     assert resumed.scores() == straight.scores()
