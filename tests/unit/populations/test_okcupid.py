@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perfectmatch.errors import ImportRowError, InvalidInputError
 from perfectmatch.frame import GENDERS
-from perfectmatch.models import Gender
+from perfectmatch.models import Gender, QuestionnaireResponse
 from perfectmatch.populations import okcupid_mapping as mp
 from perfectmatch.populations.bayarea import bay_area
 from perfectmatch.populations.okcupid import (
@@ -176,3 +179,45 @@ def test_real_shared_file_parses() -> None:
     assert answered.mean() > 0.9
     men = rows.frame.gender == GENDERS.index(Gender.MAN)
     assert 0.55 < men.mean() < 0.65
+
+
+_VOCAB = {
+    "body_type": [*mp.BODY_TYPES, "", "weird"],
+    "diet": ["", "mostly anything", "strictly vegan", "halal", "mostly other", "strictly paleo"],
+    "drinks": [*mp.DRINKS, ""],
+    "drugs": [*mp.DRUGS, ""],
+    "education": ["", "graduated from law school", "dropped out of space camp", "working on ph.d program",
+                  "two-year college", "dropped out of high school", "juggling school"],
+    "offspring": [*(k.replace("'", "&rsquo;") for k in mp.OFFSPRING), "has kids", ""],
+    "pets": ["", "likes dogs and likes cats", "has dogs", "dislikes cats", "has dogs and has cats", "has fish"],
+    "religion": ["", "atheism", "islam and very serious about it", "other and laughing about it", "pastafarian"],
+    "smokes": [*mp.SMOKES, ""],
+    "orientation": ["straight", "gay", "bisexual"],
+    "sex": ["m", "f"],
+    "status": ["single", "available", "seeing someone", "unknown"],
+}
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12))
+def test_any_vocabulary_mix_gives_valid_users_and_answers(data: st.DataObject, n: int) -> None:
+    bank = default_bank()
+    lines = []
+    for i in range(n):
+        pick = {k: data.draw(st.sampled_from(v)) for k, v in _VOCAB.items()}
+        age = data.draw(st.integers(18, 100))
+        lines.append(
+            f'{i},{age},{pick["body_type"]},{pick["diet"]},{pick["drinks"]},{pick["drugs"]},{pick["education"]},'
+            f',70,-1,,"{pick["offspring"]}",{pick["orientation"]},{pick["pets"]},{pick["religion"]},{pick["sex"]},'
+            f',{pick["smokes"]},english,{pick["status"]}'
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = read_okcupid(_write(Path(tmp), lines), today=TODAY)
+    assert len(rows.frame) == n and rows.skipped == {}
+    assert rows.frame.validate(today=TODAY) == []
+    for r in rows.responses:
+        again = QuestionnaireResponse.model_validate(r.model_dump())
+        for a in again.answers:
+            q = bank.question(a.question_id)
+            values = a.value if isinstance(a.value, tuple) else (a.value,)
+            assert q.type.value == "likert" or set(values) <= set(q.option_ids)
