@@ -39,6 +39,7 @@ from perfectmatch.populations.answers import AnswerMatrix, ResponseSequence
 from perfectmatch.populations.bayarea import place_in_bay_area
 from perfectmatch.populations.names import display_names
 from perfectmatch.populations.simulate import birth_days
+from perfectmatch.populations.store import STEP, TrackedResponses
 from perfectmatch.ports import NO_PROGRESS, Progress, UnitOfWork
 
 SOURCE = "okcupid"
@@ -394,8 +395,8 @@ def import_okcupid(
         ids = np.zeros(0, dtype=np.int64)
         if len(rows.frame):
             progress.start("okcupid: store", len(rows.frame))
-            ids = uow.population.save(rows.frame, rows.responses)
-            progress.advance("okcupid: store", len(rows.frame))
+            ids = uow.population.save(rows.frame, TrackedResponses(rows.responses, progress, "okcupid: store"))
+            progress.advance("okcupid: store", len(rows.frame) % STEP)
         uow.commit()
     seconds = time.perf_counter() - start
     return ImportReport(

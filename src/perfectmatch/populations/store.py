@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, overload
 
 from perfectmatch.errors import InvalidInputError
+from perfectmatch.models import QuestionnaireResponse
 from perfectmatch.populations.simulate import SimulatedPopulation, simulate
 from perfectmatch.ports import NO_PROGRESS, Progress, UnitOfWork
 
 MAX_USERS = 10_000_000
+STEP = 1000
+
+
+class TrackedResponses(Sequence[QuestionnaireResponse]):
+    """Responses that report storing progress as storage reads them (every ``STEP`` rows)."""
+
+    def __init__(self, inner: Sequence[QuestionnaireResponse], progress: Progress, task: str) -> None:
+        self._inner, self._progress, self._task = inner, progress, task
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    @overload
+    def __getitem__(self, i: int) -> QuestionnaireResponse: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[QuestionnaireResponse]: ...
+
+    def __getitem__(self, i: int | slice) -> QuestionnaireResponse | Sequence[QuestionnaireResponse]:
+        if isinstance(i, int) and i % STEP == STEP - 1:
+            self._progress.advance(self._task, STEP)
+        return self._inner[i]
 
 
 @dataclass
@@ -44,15 +68,20 @@ def check_users(n: int) -> int:
     return n
 
 
-def save_population(uow: UnitOfWork, population: SimulatedPopulation) -> tuple[int, int] | None:
+def save_population(
+    uow: UnitOfWork, population: SimulatedPopulation, *, progress: Progress = NO_PROGRESS
+) -> tuple[int, int] | None:
     """Store users, profiles, preferences and responses in one transaction; returns the id range.
 
     ``uow`` must be fresh (not entered): it is entered here and committed once, so a failure
-    half-way writes nothing.
+    half-way writes nothing. ``progress`` gets task ``"store"`` with one step per user.
     """
+    progress.start("store", len(population))
+    responses = population.responses
     with uow:
-        ids = uow.population.save(population.frame, population.responses)
+        ids = uow.population.save(population.frame, TrackedResponses(responses, progress, "store") if responses else ())
         uow.commit()
+    progress.advance("store", len(population) % STEP if responses else len(population))
     return (int(ids.min()), int(ids.max())) if len(ids) else None
 
 
@@ -74,7 +103,7 @@ def simulate_and_store(
     n, seed, today, bank
         As for ``simulate``.
     progress
-        Receives one step per phase (``generate``, ``store``).
+        Receives task ``"generate"`` (one step) and ``"store"`` (one step per user).
 
     Raises
     ------
@@ -82,14 +111,13 @@ def simulate_and_store(
         ``n`` is not a usable size (see ``check_users``).
     """
     check_users(n)
-    progress.start("simulate", 2)
+    progress.start("generate", 1)
     t0 = time.perf_counter()
     population = simulate(n, seed, today=today, bank=bank)
     t1 = time.perf_counter()
-    progress.advance("simulate")
-    id_range = save_population(uow, population)
+    progress.advance("generate")
+    id_range = save_population(uow, population, progress=progress)
     t2 = time.perf_counter()
-    progress.advance("simulate")
     return SimulationReport(
         users=n,
         seed=seed,

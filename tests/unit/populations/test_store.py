@@ -126,3 +126,28 @@ def test_simulation_without_questionnaire_has_no_responses() -> None:
     pop = simulate(5, 0, today=TODAY, bank=False)
     assert pop.answers is None and list(pop.responses) == []
     assert len(replace(pop, metro=pop.metro)) == 5
+
+
+class RecordingProgress:
+    """A ``ports.Progress`` that remembers totals and steps per task."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int | None] = {}
+        self.done: dict[str, int] = {}
+
+    def start(self, task: str, total: int | None) -> None:
+        self.totals[task] = total
+        self.done.setdefault(task, 0)
+
+    def advance(self, task: str, n: int = 1) -> None:
+        self.done[task] = self.done.get(task, 0) + n
+
+
+def test_progress_counts_every_stored_user(engine: Engine, tmp_path: Path) -> None:
+    progress = RecordingProgress()
+    simulate_and_store(SqlAlchemyUnitOfWork(engine), 2500, 3, today=TODAY, progress=progress)
+    assert progress.totals == {"generate": 1, "store": 2500}
+    assert progress.done == {"generate": 1, "store": 2500}
+    progress = RecordingProgress()
+    import_okcupid(_csv(tmp_path, GOOD), SqlAlchemyUnitOfWork(engine), today=TODAY, progress=progress)
+    assert progress.done["okcupid: store"] == progress.totals["okcupid: store"] == 3
