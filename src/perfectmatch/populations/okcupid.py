@@ -22,6 +22,7 @@ import gzip
 import html
 import io
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ def _open_text(path: Path) -> IO[str]:
     with path.open("rb") as fh:
         magic = fh.read(2)
     raw: IO[bytes] = gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _clean(value: str) -> str:
@@ -309,7 +310,7 @@ def read_okcupid(
                     already += 1
                     continue
                 builder.add(source_id, age, f["sex"], mp.SEEKS[(f["sex"], f["orientation"])], f)
-    except gzip.BadGzipFile as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InvalidInputError(f"{path}: not a readable gzip file ({exc})") from exc
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc

@@ -221,3 +221,14 @@ def test_any_vocabulary_mix_gives_valid_users_and_answers(data: st.DataObject, n
             q = bank.question(a.question_id)
             values = a.value if isinstance(a.value, tuple) else (a.value,)
             assert q.type.value == "likert" or set(values) <= set(q.option_ids)
+
+
+def test_truncated_gzip_and_bom(tmp_path: Path) -> None:
+    whole = _write(tmp_path, ROWS[:3] * 200, gz=True).read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InvalidInputError, match="not a readable gzip file"):
+        read_okcupid(cut, today=TODAY)
+    bom = tmp_path / "bom.csv"
+    bom.write_text("\ufeff" + "\n".join([HEADER, ROWS[1]]) + "\n", encoding="utf-8")
+    assert len(read_okcupid(bom, today=TODAY).frame) == 1
