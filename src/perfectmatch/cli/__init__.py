@@ -75,6 +75,7 @@ def _register() -> None:
     app.command("simulate")(population.simulate_cmd)
     app.add_typer(population.import_app, name="import")
     app.add_typer(__import__("perfectmatch.cli.ai", fromlist=["app"]).app, name="ai")
+    app.add_typer(__import__("perfectmatch.cli.questionnaire", fromlist=["app"]).app, name="questionnaire")
 
 
 _register()
