@@ -22,6 +22,8 @@ users and any other question is skipped by 3 % (unless critical); a skipped answ
 block whose entry condition is a plain ``{question, answer}`` test is left unanswered by the users
 for whom it fails (other conditions are taken to hold).
 Importance is ``5 + 2 |y| + N(0, 1.5)`` (+1 for critical questions), rounded to 1-10.
+``score_dimensions`` then estimates each user's dimension scores (0-100) from the answers exactly
+as ``questionnaire.scoring`` does, so stored responses carry them.
 
 The answer matrix follows ``questionnaire.encoding``: one column per question id in bank order,
 a choice is its option index, a multiple choice a bit mask, Likert/numeric the value, ``NaN`` for
@@ -40,6 +42,7 @@ import numpy as np
 from perfectmatch.models import Answer, Dimension, QuestionnaireResponse
 
 DIMENSIONS: tuple[str, ...] = tuple(d.value for d in Dimension)  # RC, CS, EI, LC, CV
+_DIMS = tuple(Dimension)
 # correlations between latent dimension scores, DIMENSIONS order
 TRAIT_CORR = np.array(
     [
@@ -90,6 +93,9 @@ class AnswerMatrix:
         Why there are no open texts (e.g. ``"not in the 2021 release"``), or ``None``.
     completed_at
         Unix seconds per user, shape ``(n,)``, or ``None``.
+    dimension_scores
+        Scores 0-100 per user, shape ``(n, 5)`` in ``DIMENSIONS`` order, or ``None``
+        (see ``score_dimensions``).
     """
 
     bank: Any
@@ -98,6 +104,7 @@ class AnswerMatrix:
     open_texts: dict[str, np.ndarray] = field(default_factory=dict)
     open_texts_missing_reason: str | None = None
     completed_at: np.ndarray | None = None
+    dimension_scores: np.ndarray | None = None
 
     @property
     def question_ids(self) -> tuple[str, ...]:
@@ -115,6 +122,7 @@ class AnswerMatrix:
             open_texts={k: v[idx] for k, v in self.open_texts.items()},
             open_texts_missing_reason=self.open_texts_missing_reason,
             completed_at=None if self.completed_at is None else self.completed_at[idx],
+            dimension_scores=None if self.dimension_scores is None else self.dimension_scores[idx],
         )
 
     def for_layout(self, layout: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -324,6 +332,65 @@ def answer_bank(
     return AnswerMatrix(bank=bank, values=values, importance=importance, open_texts=texts)
 
 
+def _observed(q: Any, col: np.ndarray) -> np.ndarray:
+    """Responses ``y`` in [-1, 1] of one answer column (``Question.response``), NaN = no evidence."""
+    from perfectmatch.questionnaire.models import QuestionType
+
+    col = col.astype(np.float64)
+    if q.type in (QuestionType.LIKERT, QuestionType.NUMERIC):
+        lo, hi = q.bounds
+        return np.clip(2.0 * (col - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+    scores = np.array([np.nan if o.score is None else o.score for o in q.options])
+    if q.type is QuestionType.SINGLE and scores.size:
+        ok = ~np.isnan(col)
+        out = np.full(col.shape, np.nan)
+        out[ok] = scores[col[ok].astype(np.int64)]
+        return out
+    if q.type is QuestionType.MULTIPLE and scores.size:
+        masks = np.where(np.isnan(col), 0, col).astype(np.int64)
+        picked = (masks[:, None] >> np.arange(scores.size)[None, :]) & 1 & ~np.isnan(scores)[None, :]
+        total = picked @ np.nan_to_num(scores)
+        count = picked.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)
+    return np.full(col.shape, np.nan)
+
+
+def score_dimensions(answers: AnswerMatrix, *, chunk: int = 50_000) -> np.ndarray:
+    """Dimension scores 0-100 for every user, as ``questionnaire.scoring`` computes them, vectorised.
+
+    The questionnaire's linear-Gaussian model (prior ``N(0, I)``, ``y = a . theta + N(0, noise)``)
+    gives each user the posterior mean ``(I + sum a a^T / noise)^-1 sum a y / noise`` over the
+    answers with scale evidence; the score is ``100 * Phi(mean)``.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(n, 5)`` float64 in ``DIMENSIONS`` order.
+    """
+    from scipy.special import ndtr
+
+    from perfectmatch.questionnaire.scoring import DimensionModel
+
+    model = DimensionModel(answers.bank)
+    cols = [answers.question_ids.index(q) for q in model.ids]
+    load, noise = model.loadings, model.noise
+    outer = np.einsum("qj,qk->qjk", load, load) / noise[:, None, None]  # (q, 5, 5)
+    scaled = load / noise[:, None]  # (q, 5)
+    questions = [answers.bank.question(q) for q in model.ids]
+    n = len(answers)
+    out = np.empty((n, len(DIMENSIONS)))
+    for lo in range(0, n, chunk):
+        vals = answers.values[lo:lo + chunk]
+        y = np.stack([_observed(q, vals[:, c]) for q, c in zip(questions, cols, strict=True)], axis=1)
+        seen = ~np.isnan(y)
+        y = np.where(seen, y, 0.0)
+        precision = np.eye(len(DIMENSIONS))[None] + np.einsum("iq,qjk->ijk", seen.astype(np.float64), outer)
+        info = y @ scaled
+        out[lo:lo + chunk] = np.linalg.solve(precision, info[:, :, None])[:, :, 0]
+    return 100.0 * ndtr(out)
+
+
 class ResponseSequence(Sequence[QuestionnaireResponse]):
     """``QuestionnaireResponse`` objects built on access from an ``AnswerMatrix`` (memory stays flat).
 
@@ -399,13 +466,16 @@ class ResponseSequence(Sequence[QuestionnaireResponse]):
         answers = tuple(self._answer(q, v, w) for q, v, w in zip(self._qids, row, imp, strict=True) if v is not None)
         texts = {k: str(v[i]) for k, v in a.open_texts.items() if v[i]}
         done = None if a.completed_at is None else datetime.fromtimestamp(int(a.completed_at[i]), UTC)
+        scores = {}
+        if a.dimension_scores is not None:
+            scores = dict(zip(_DIMS, a.dimension_scores[i].round(2).tolist(), strict=True))
         return QuestionnaireResponse.model_construct(  # parts validated above; no duplicates by construction
             user_id=0,
             bank_version=a.bank.version,
             answers=answers,
             open_texts=texts,
             open_texts_missing_reason=a.open_texts_missing_reason,
-            dimension_scores={},
+            dimension_scores=scores,
             completed_at=done,
         )
 

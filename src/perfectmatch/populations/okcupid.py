@@ -36,7 +36,7 @@ from perfectmatch.errors import ImportRowError, InvalidInputError
 from perfectmatch.frame import GENDERS, GOALS, STATUSES, TIERS, PopulationFrame, seeks_mask
 from perfectmatch.models import Gender, QuestionnaireResponse, RelationshipGoal, Tier, UserStatus
 from perfectmatch.populations import okcupid_mapping as mp
-from perfectmatch.populations.answers import AnswerMatrix, ResponseSequence
+from perfectmatch.populations.answers import AnswerMatrix, ResponseSequence, score_dimensions
 from perfectmatch.populations.bayarea import place_in_bay_area
 from perfectmatch.populations.names import display_names
 from perfectmatch.populations.simulate import birth_days
@@ -217,6 +217,7 @@ class _Builder:
                 answers.values[i, j] = value
                 answers.importance[i, j] = importance
         answers.open_texts_missing_reason = MISSING_TEXTS
+        answers.dimension_scores = score_dimensions(answers)
         return frame, answers
 
 

@@ -45,6 +45,7 @@ from perfectmatch.populations.answers import (
     ResponseSequence,
     answer_bank,
     draw_traits,
+    score_dimensions,
 )
 from perfectmatch.populations.metros import Region, place_people, top_metros
 from perfectmatch.populations.names import display_names
@@ -290,6 +291,7 @@ def simulate(
             bank = default_bank()
         answers = answer_bank(rng, bank, traits, fixed=_goal_answers(bank, goal))
         answers.completed_at = frame.created_at + rng.integers(120, 600, n)
+        answers.dimension_scores = score_dimensions(answers)
     return SimulatedPopulation(
         frame=frame,
         metro=metro.astype(np.int16),

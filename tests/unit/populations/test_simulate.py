@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.frame import GENDERS, GOALS, STATUSES, TIERS, PopulationFrame
-from perfectmatch.models import Gender, QuestionnaireResponse, RelationshipGoal, Tier, UserStatus
+from perfectmatch.models import Dimension, Gender, QuestionnaireResponse, RelationshipGoal, Tier, UserStatus
 from perfectmatch.populations.answers import DIMENSIONS
 from perfectmatch.populations.metros import top_metros
 from perfectmatch.populations.simulate import simulate
@@ -188,3 +188,20 @@ def test_answer_matrix_encodes_like_the_per_user_responses(pop) -> None:  # type
         one_feats, one_imp = layout.encode(rs[i].answers)
         assert np.allclose(one_feats, feats[i], atol=1e-5)
         assert np.allclose(one_imp, imp[i], atol=1e-5)
+
+
+def test_dimension_scores_match_the_questionnaire_model_and_recover_traits(pop) -> None:  # type: ignore[no-untyped-def]
+    from perfectmatch.questionnaire.scoring import DimensionModel
+
+    bank = default_bank()
+    model = DimensionModel(bank)
+    scores = pop.answers.dimension_scores
+    for i in (0, 77, 4321):
+        answers = pop.responses[i].answers
+        obs = [(a.question_id, bank.question(a.question_id).response(a.value)) for a in answers]
+        post = model.posterior((q, y) for q, y in obs if y is not None)
+        expected = [s.score for s in post.scores().values()]
+        assert np.allclose(scores[i], expected, atol=1e-6)
+        assert pop.responses[i].dimension_scores[Dimension.RC] == pytest.approx(expected[0], abs=0.01)
+    for k in range(5):
+        assert np.corrcoef(scores[:, k], pop.traits[:, k])[0, 1] > 0.8
