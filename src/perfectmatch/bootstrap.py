@@ -7,13 +7,17 @@ Only this module and the CLI read ``Settings``. Anything can be overridden for t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Engine
 
 from perfectmatch.config import CacheSettings, Settings
-from perfectmatch.ports import Cache, Clock, UnitOfWork
+from perfectmatch.ports import Cache, Clock, CompatibilityAnalyzer, Embedder, Notifier, UnitOfWork
+
+if TYPE_CHECKING:
+    from perfectmatch.matching.vectors import VectorSpec
 
 
 @dataclass
@@ -33,6 +37,54 @@ class App:
         from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
 
         return SqlAlchemyUnitOfWork(self.engine)  # type: ignore[return-value]
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The text embedder (offline hashing by default, OpenAI with ``PERFECTMATCH_EMBEDDER=openai``)."""
+        if "embedder" in self.extras:
+            return self.extras["embedder"]  # type: ignore[no-any-return]
+        if self.settings.embedder == "openai":
+            from perfectmatch.adapters.embed.openai import OpenAIEmbedder
+
+            return OpenAIEmbedder.from_settings(self.settings.ai)  # type: ignore[no-any-return]
+        from perfectmatch.adapters.embed.hashing import HashingEmbedder
+
+        return HashingEmbedder()
+
+    @cached_property
+    def vector_spec(self) -> VectorSpec:
+        """How profile vectors are built: the default bank's feature layout and the embedder."""
+        from perfectmatch.matching.vectors import VectorSpec
+        from perfectmatch.questionnaire import default_bank
+        from perfectmatch.questionnaire.encoding import FeatureLayout
+
+        return VectorSpec(FeatureLayout.from_bank(default_bank()), self.embedder)
+
+    @cached_property
+    def analyzer(self) -> CompatibilityAnalyzer:
+        """The AI port: OpenAI/DeepSeek when keys are set, else the local fallback (``ai.build_analyzer``)."""
+        if "analyzer" in self.extras:
+            return self.extras["analyzer"]  # type: ignore[no-any-return]
+        from perfectmatch.ai import build_analyzer
+
+        return build_analyzer(self.settings.ai, cache=self.cache, clock=self.clock, seed=self.settings.seed)
+
+    @property
+    def ai_uses_provider(self) -> bool:
+        """Whether the analyzer calls a remote model (so questionnaire data must be loaded for it)."""
+        if "analyzer" in self.extras:
+            return bool(getattr(self.extras["analyzer"], "uses_provider", True))
+        from perfectmatch.ai import plan_providers
+
+        return plan_providers(self.settings.ai).primary is not None
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        if "notifier" in self.extras:
+            return self.extras["notifier"]  # type: ignore[no-any-return]
+        from perfectmatch.adapters.notify.basic import InAppNotifier
+
+        return InAppNotifier()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -62,7 +114,8 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
     settings
         Configuration; ``Settings()`` reads ``PERFECTMATCH_*`` variables.
     **overrides
-        Replace a wired part: ``engine``, ``clock``, ``cache`` or ``rng``.
+        Replace a wired part: ``engine``, ``clock``, ``cache``, ``rng``, ``analyzer``, ``embedder`` or
+        ``notifier`` (the last three are otherwise built on first use).
 
     Raises
     ------
@@ -79,6 +132,7 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
         upgrade(engine)
     cache = overrides.pop("cache") if "cache" in overrides else make_cache(settings.cache, clock)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
+    extras = {k: overrides.pop(k) for k in ("analyzer", "embedder", "notifier") if k in overrides}
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
-    return App(settings=settings, engine=engine, clock=clock, cache=cache, rng=rng)
+    return App(settings=settings, engine=engine, clock=clock, cache=cache, rng=rng, extras=extras)
