@@ -6,8 +6,9 @@ correlated questionnaire answers; ``simulate_and_store`` writes it in one transa
 mapping is documented in ``okcupid_mapping``.
 """
 
-from perfectmatch.populations.answers import AnswerMatrix, ResponseSequence, answer_bank, draw_traits
+from perfectmatch.populations.answers import AnswerMatrix, answer_bank, draw_traits
 from perfectmatch.populations.okcupid import ImportReport, OkCupidRows, import_okcupid, read_okcupid
+from perfectmatch.populations.responses import ResponseSequence, score_dimensions
 from perfectmatch.populations.simulate import SimulatedPopulation, simulate
 from perfectmatch.populations.store import SimulationReport, save_population, simulate_and_store
 
@@ -23,6 +24,7 @@ __all__ = [
     "import_okcupid",
     "read_okcupid",
     "save_population",
+    "score_dimensions",
     "simulate",
     "simulate_and_store",
 ]

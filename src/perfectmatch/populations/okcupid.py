@@ -36,9 +36,10 @@ from perfectmatch.errors import ImportRowError, InvalidInputError
 from perfectmatch.frame import GENDERS, GOALS, STATUSES, TIERS, PopulationFrame, seeks_mask
 from perfectmatch.models import Gender, QuestionnaireResponse, RelationshipGoal, Tier, UserStatus
 from perfectmatch.populations import okcupid_mapping as mp
-from perfectmatch.populations.answers import AnswerMatrix, ResponseSequence, score_dimensions
+from perfectmatch.populations.answers import AnswerMatrix
 from perfectmatch.populations.bayarea import place_in_bay_area
 from perfectmatch.populations.names import display_names
+from perfectmatch.populations.responses import ResponseSequence, score_dimensions
 from perfectmatch.populations.simulate import birth_days
 from perfectmatch.populations.store import STEP, TrackedResponses
 from perfectmatch.ports import NO_PROGRESS, Progress, UnitOfWork

@@ -39,16 +39,10 @@ import numpy as np
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.frame import GENDERS, GOALS, STATUSES, TIERS, PopulationFrame, ages_on, day_number
 from perfectmatch.models import Gender, QuestionnaireResponse, Tier, UserStatus
-from perfectmatch.populations.answers import (
-    DIMENSIONS,
-    AnswerMatrix,
-    ResponseSequence,
-    answer_bank,
-    draw_traits,
-    score_dimensions,
-)
+from perfectmatch.populations.answers import DIMENSIONS, AnswerMatrix, answer_bank, draw_traits
 from perfectmatch.populations.metros import Region, place_people, top_metros
 from perfectmatch.populations.names import display_names
+from perfectmatch.populations.responses import ResponseSequence, score_dimensions
 
 MIN_SIM_AGE, MAX_SIM_AGE = 18, 70
 ORIENTATIONS = ("straight", "gay", "bisexual")
