@@ -45,8 +45,16 @@ class App:
             return self.extras["embedder"]  # type: ignore[no-any-return]
         if self.settings.embedder == "openai":
             from perfectmatch.adapters.embed.openai import OpenAIEmbedder
+            from perfectmatch.adapters.llm.openai_compat import OpenAICompatClient
+            from perfectmatch.ai import plan_providers
+            from perfectmatch.errors import ConfigError
 
-            return OpenAIEmbedder.from_settings(self.settings.ai)  # type: ignore[no-any-return]
+            plan = plan_providers(self.settings.ai)
+            spec = plan.primary if plan.primary is not None and plan.primary.name == "openai" else None
+            if spec is None:
+                raise ConfigError("PERFECTMATCH_EMBEDDER=openai needs OPENAI_API_KEY")
+            client = OpenAICompatClient(api_key=spec.api_key, model=spec.model, base_url=spec.base_url)
+            return OpenAIEmbedder(client, model=self.settings.ai.openai_embedding_model)
         from perfectmatch.adapters.embed.hashing import HashingEmbedder
 
         return HashingEmbedder()
