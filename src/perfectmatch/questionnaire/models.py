@@ -16,8 +16,9 @@ linearly from ``[min_value, max_value]``; a choice answer takes its option's ``s
 over the selected options for multiple choice); options without a score carry no evidence about
 a dimension (nominal answers such as diet still feed the matching features). ``dimensions`` maps a
 question to the dimensions it measures with a signed *loading*: the expected change of ``y`` per
-standard deviation of the dimension (a negative loading is a reverse-keyed item). ``noise`` is the
-variance of ``y`` around that linear prediction.
+standard deviation of the dimension (a negative loading is a reverse-keyed item). ``intercept`` is the
+expected ``y`` of an average respondent (0 unless calibrated) and ``noise`` the variance of ``y``
+around that linear prediction.
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ class Question(_Model):
     max_value: float | None = None
     labels: list[str] = Field(default_factory=list, description="Likert labels, low to high")
     dimensions: dict[Dimension, float] = Field(default_factory=dict)
+    intercept: float = Field(default=0.0, ge=-1.0, le=1.0)
     noise: float = Field(default=0.25, gt=0.0, le=10.0)
     critical: bool = False
     high_importance: bool = False

@@ -218,6 +218,7 @@ class PathState:
         self.points += self.c.model.measures[i]
         y = q.response(answer.value)
         if y is not None:
+            y -= float(self.c.model.intercept[i])
             self.posterior.update(self.c.model.loadings[i], float(self.c.model.noise[i]), y)
             self._mark_redundant()
         if track_fatigue:

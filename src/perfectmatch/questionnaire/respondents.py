@@ -2,7 +2,7 @@
 
 A respondent has a true position ``theta`` (shape (5,), drawn from the model's prior ``N(0, I)``)
 and answers scored questions from the same measurement model the engine assumes
-(``y = a·theta + N(0, noise)``, rounded to the nearest Likert point or option score). Nominal and
+(``y = intercept + a·theta + N(0, noise)``, rounded to the nearest Likert point or option score). Nominal and
 open questions get plausible answers. Each respondent also has a *fatigue onset* (answers after
 which they tire: they speed up to a quarter of their usual time, straight-line Likert items with
 probability 0.8 and otherwise answer at random) and a *patience* (answers after which they quit).
@@ -64,7 +64,7 @@ class SimulatedRespondent:
         importance = int(rng.integers(7, 11) if q.critical else rng.integers(3, 10))
         careless = tired and rng.random() < 0.8
         a = np.array([q.dimensions.get(d, 0.0) for d in _DIMS])
-        y = float(a @ self.theta + rng.normal(0.0, np.sqrt(q.noise)))
+        y = float(q.intercept + a @ self.theta + rng.normal(0.0, np.sqrt(q.noise)))
         value: Any
         if q.type is QuestionType.LIKERT:
             lo, hi = q.bounds

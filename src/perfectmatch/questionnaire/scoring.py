@@ -6,9 +6,10 @@ The respondent has a latent position ``theta`` (shape (5,), ``Dimension`` order)
 ``N(0, I)``: 0 is the population average and 1 is one standard deviation. An answer to question
 ``q`` gives a response ``y`` in [-1, 1] (``Question.response``) modelled as
 
-    y = a_q · theta + eps,   eps ~ N(0, noise_q)
+    y = b_q + a_q · theta + eps,   eps ~ N(0, noise_q)
 
-where ``a_q`` holds the question's signed loadings (``Question.dimensions``). The posterior is
+where ``a_q`` holds the question's signed loadings (``Question.dimensions``) and ``b_q`` its
+``intercept`` (the average respondent's response). The posterior is
 Gaussian with precision ``I + sum a aᵀ / noise`` and is updated in closed form after each answer
 (a rank-one Kalman update, so a step costs O(25)). Answers without scale evidence (nominal options,
 open text) leave it unchanged. The reported score is ``100 · Φ(mean)`` (the respondent's percentile
@@ -69,7 +70,7 @@ class DimensionModel:
         Question ids in bank order (row order of ``loadings``).
     loadings : np.ndarray, shape (n_questions, 5)
         Zero rows for questions without scale evidence.
-    noise : np.ndarray, shape (n_questions,)
+    noise, intercept : np.ndarray, shape (n_questions,)
     measures : np.ndarray of bool, shape (n_questions, 5)
         Where a question maps to a dimension at all (data points for completion).
     """
@@ -81,10 +82,12 @@ class DimensionModel:
         n = len(self.ids)
         self.loadings = np.zeros((n, len(DIMS)))
         self.noise = np.ones(n)
+        self.intercept = np.zeros(n)
         self.measures = np.zeros((n, len(DIMS)), dtype=bool)
         for i, qid in enumerate(self.ids):
             q = bank.questions[qid]
             self.noise[i] = q.noise
+            self.intercept[i] = q.intercept
             for j, d in enumerate(DIMS):
                 w = q.dimensions.get(d, 0.0)
                 self.measures[i, j] = w != 0.0 and q.type is not QuestionType.TEXT
@@ -102,7 +105,7 @@ class DimensionModel:
             i = self.index[qid]
             a = self.loadings[i]
             precision += np.outer(a, a) / self.noise[i]
-            info += a * y / self.noise[i]
+            info += a * (y - self.intercept[i]) / self.noise[i]
         cov = np.linalg.inv(precision)
         return Posterior(cov @ info, (cov + cov.T) / 2.0)
 
