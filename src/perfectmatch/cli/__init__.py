@@ -69,13 +69,15 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def _register() -> None:
-    from perfectmatch.cli import db, population
+    from perfectmatch.cli import ai, db, match, population, questionnaire
 
     app.add_typer(db.app, name="db")
     app.command("simulate")(population.simulate_cmd)
     app.add_typer(population.import_app, name="import")
-    app.add_typer(__import__("perfectmatch.cli.ai", fromlist=["app"]).app, name="ai")
-    app.add_typer(__import__("perfectmatch.cli.questionnaire", fromlist=["app"]).app, name="questionnaire")
+    app.add_typer(questionnaire.app, name="questionnaire")
+    app.add_typer(match.batch_app, name="batch")
+    app.add_typer(match.matches_app, name="matches")
+    app.add_typer(ai.app, name="ai")
 
 
 _register()

@@ -1,0 +1,346 @@
+"""The stages of the daily batch (see ``pipeline``): each reads and extends a ``BatchContext``.
+
+A stage returns the counts to record in its checkpoint, or ``None`` when it was already done by an
+earlier attempt and had nothing to redo. Stages that later ones depend on in memory (load,
+vectors, candidates) always rebuild their in-memory results, cheaply, from what is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+
+from perfectmatch.frame import TIERS, PopulationFrame, VectorSet, day_number, pair_keys
+from perfectmatch.matching import candidates as cand
+from perfectmatch.matching import distribution, prefilter, scoring
+from perfectmatch.matching.vectors import DIMENSIONS, TEXT_BLOCK, completeness, cosine_threshold
+from perfectmatch.models import (
+    Match,
+    Notification,
+    NotificationType,
+    Priority,
+    ScoreSource,
+    Tier,
+)
+from perfectmatch.ports import PairAnalysis, PairContext, Progress
+
+STAGES = ("load", "vectors", "candidates", "analysis", "store", "cache", "notify")
+AI_CHUNK = 1000  # pairs analysed (and their insights committed) per checkpointed chunk
+RECENT_MATCHES_TTL_S = 24 * 3600
+
+
+@dataclass
+class BatchContext:
+    app: Any
+    day: date
+    owner: str
+    mode: str
+    done: dict[str, dict[str, Any]]
+    progress: Progress
+    counts: dict[str, Any] = field(default_factory=dict)
+    frame: PopulationFrame | None = None
+    excluded: np.ndarray | None = None
+    vectors: VectorSet | None = None
+    rules: prefilter.PairRules | None = None
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # frame rows a < b, similarity
+    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    matches: list[Match] = field(default_factory=list)
+    ai_description: str = "local fallback"
+
+    @property
+    def now(self) -> datetime:
+        return self.app.clock.now()
+
+
+def pair_id(day: date, a: int, b: int) -> str:
+    return f"{day.isoformat()}:{min(a, b)}:{max(a, b)}"
+
+
+# ------------------------------------------------------------------------------------------ load
+def load_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    cfg = ctx.app.settings.matching
+    with ctx.app.uow as uow:
+        ctx.frame = uow.population.load(active_on=ctx.day, window_days=cfg.active_window_days)
+        ctx.excluded = uow.batch.excluded_pair_keys()
+    info = {"active_users": len(ctx.frame), "excluded_pairs": int(ctx.excluded.size)}
+    return None if "load" in ctx.done else info
+
+
+# --------------------------------------------------------------------------------------- vectors
+def vectors_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    """Load current-version vectors; build the missing ones from stored questionnaire responses."""
+    spec = ctx.app.vector_spec
+    frame = ctx.frame
+    assert frame is not None
+    with ctx.app.uow as uow:
+        have = uow.vector_matrix.load_matrix(spec.version, ids=frame.ids)
+        missing = np.setdiff1d(frame.ids, have.ids)
+        built = 0
+        if missing.size:
+            ctx.progress.start("vectors", int(missing.size))
+            built_set = build_vectors(uow, spec, missing, ctx.progress)
+            uow.vector_matrix.save_matrix(built_set)
+            uow.commit()
+            built = len(built_set)
+            have = uow.vector_matrix.load_matrix(spec.version, ids=frame.ids)
+    # users without any questionnaire response have no vector and cannot be matched
+    keep = np.isin(frame.ids, have.ids)
+    ctx.frame = frame.take(keep)
+    order = np.searchsorted(have.ids, ctx.frame.ids)
+    ctx.vectors = have.take(order)
+    if "vectors" in ctx.done and built == 0:
+        return None
+    return {"vectors_built": built, "users_without_vector": int((~keep).sum())}
+
+
+def build_vectors(uow: Any, spec: Any, ids: np.ndarray, progress: Progress) -> VectorSet:
+    """Vectors for ``ids`` from their stored responses (users without a response are skipped)."""
+    layout = spec.layout
+    rows_v, rows_i, texts, got = [], [], [], []
+    for i, resp in enumerate(uow.responses.find_many([int(x) for x in ids])):
+        values, importance = layout.to_row(resp.answers)
+        rows_v.append(values)
+        rows_i.append(importance)
+        texts.append(" ".join(t for t in resp.open_texts.values() if t))
+        got.append((resp.user_id, len([t for t in resp.open_texts.values() if t])))
+        if i % 1000 == 999:
+            progress.advance("vectors", 1000)
+    if not got:
+        return VectorSet(spec.version, np.zeros(0, np.int64), np.zeros((0, spec.dim), np.float32),
+                         np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
+    values = np.vstack(rows_v)
+    feats, imp = layout.encode_matrix(values, np.vstack(rows_i))
+    n_texts = np.array([n for _, n in got])
+    return VectorSet(
+        version=spec.version,
+        ids=np.array([u for u, _ in got], dtype=np.int64),
+        vecs=spec.build(feats, texts),
+        importance=imp,
+        completeness=completeness(values, n_texts),
+    )
+
+
+# ------------------------------------------------------------------------------------ candidates
+def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    cfg = ctx.app.settings.matching
+    frame, vs = ctx.frame, ctx.vectors
+    assert frame is not None and vs is not None and ctx.excluded is not None
+    rules = prefilter.build_rules(frame, day=ctx.day, excluded=ctx.excluded, window_days=cfg.active_window_days)
+    radius, expanded = prefilter.expand_radii(frame, rules, min_pool=cfg.min_pool, max_radius_km=cfg.max_radius_km)
+    ctx.rules = rules.with_radius(radius)
+    threshold = cosine_threshold(cfg.similarity_threshold)
+    if ctx.mode == "approx":
+        from perfectmatch.matching.hnsw import approx_candidates
+
+        found = approx_candidates(frame, vs.vecs, ctx.rules, k=cfg.top_k, threshold=threshold)
+    else:
+        found = cand.exact_candidates(frame, vs.vecs, ctx.rules, k=cfg.top_k, threshold=threshold)
+    a, b, cos = found.pairs()
+    ctx.pairs = (a, b, cos)
+    info = {"candidate_pairs": int(a.size), "users_with_candidates": int((found.counts() > 0).sum()),
+            "radius_expanded_users": int(np.count_nonzero(expanded))}
+    return None if "candidates" in ctx.done else info
+
+
+# -------------------------------------------------------------------------------------- analysis
+def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+    vs = ctx.vectors
+    assert vs is not None
+    cos = ctx.app.vector_spec.block_cosines(vs.vecs[a], vs.vecs[b])
+    return {name: (1.0 + c) / 2.0 for name, c in cos.items()}
+
+
+def shortlist(ctx: BatchContext) -> np.ndarray:
+    """Indices into ``ctx.pairs`` worth an AI analysis: each user's best pairs by vector score,
+    ``ai_shortlist_factor`` times their daily cap (so the AI never analyses pairs nobody can get)."""
+    cfg = ctx.app.settings.matching
+    frame = ctx.frame
+    assert ctx.pairs is not None and frame is not None
+    a, b, cos = ctx.pairs
+    caps = np.where(frame.tier == TIERS.index(Tier.PREMIUM), cfg.premium_daily_cap, cfg.free_daily_cap)
+    limit = caps * cfg.ai_shortlist_factor
+    ends = np.concatenate([a, b])
+    pair_ix = np.concatenate([np.arange(a.size), np.arange(a.size)])
+    order = np.lexsort((-np.concatenate([cos, cos]), ends))
+    ends_sorted = ends[order]
+    first = np.searchsorted(ends_sorted, ends_sorted, side="left")
+    rank = np.arange(ends_sorted.size) - first
+    chosen = pair_ix[order][rank < limit[ends_sorted]]
+    return np.unique(chosen)
+
+
+def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    """Analyse shortlisted pairs in chunks; each chunk's insights are committed before the next."""
+    app, day, frame = ctx.app, ctx.day, ctx.frame
+    assert ctx.pairs is not None and frame is not None and ctx.vectors is not None
+    a, b, cos = ctx.pairs
+    chosen = shortlist(ctx)
+    with app.uow as uow:
+        stored = uow.batch.insights_on(day)
+    ids = frame.ids
+    todo = [k for k in chosen.tolist() if pair_id(day, int(ids[a[k]]), int(ids[b[k]])) not in stored]
+    analyzer = app.analyzer
+    ctx.ai_description = getattr(analyzer, "description", "local fallback")
+    needs_data = app.ai_uses_provider
+    counts = {"llm": 0, "cache": 0, "fallback": 0}
+    ctx.progress.start("analysis", len(todo))
+    for lo in range(0, len(todo), AI_CHUNK):
+        chunk = np.array(todo[lo : lo + AI_CHUNK], dtype=np.int64)
+        sims = _block_similarities(ctx, a[chunk], b[chunk])
+        data = _pair_data(app, ids[np.concatenate([a[chunk], b[chunk]])]) if needs_data else {}
+        contexts = [
+            PairContext(
+                pair_id=pair_id(day, int(ids[a[k]]), int(ids[b[k]])),
+                user_a=int(ids[a[k]]), user_b=int(ids[b[k]]),
+                data_a=data.get(int(ids[a[k]]), {}), data_b=data.get(int(ids[b[k]]), {}),
+                similarities={name: round(float(v[m]), 4) for name, v in sims.items()},
+                vector_score=round(float((1.0 + cos[k]) / 2.0), 4),
+            )
+            for m, k in enumerate(chunk)
+        ]
+        results = analyzer.analyze(contexts)
+        rows = [_insight_row(day, r, c) for r, c in zip(results, contexts, strict=True)]
+        for r in results:
+            counts[r.source] = counts.get(r.source, 0) + 1
+        with app.uow as uow:
+            uow.batch.add_insights(rows)
+            uow.commit()
+        ctx.progress.advance("analysis", len(chunk))
+    with app.uow as uow:
+        ctx.analyses = uow.batch.insights_on(day)
+    if "analysis" in ctx.done and not todo:
+        return None
+    previous = ctx.done.get("analysis", {}).get("analysed_by", {})
+    merged = {k: counts.get(k, 0) + previous.get(k, 0) for k in set(counts) | set(previous)}
+    return {"pairs_analysed": len(ctx.analyses), "analysed_by": merged}
+
+
+def _pair_data(app: Any, user_ids: np.ndarray) -> dict[int, dict[str, Any]]:
+    """Questionnaire data the AI may see: structured answers and open texts, nothing identifying."""
+    with app.uow as uow:
+        responses = uow.responses.find_many(sorted({int(u) for u in user_ids}))
+    return {
+        r.user_id: {
+            "answers": {x.question_id: (list(x.value) if isinstance(x.value, tuple) else x.value)
+                        for x in r.answers},
+            "importance": {x.question_id: x.importance for x in r.answers},
+            "open_answers": dict(r.open_texts),
+        }
+        for r in responses
+    }
+
+
+def _insight_row(day: date, r: PairAnalysis, c: PairContext) -> dict[str, Any]:
+    from perfectmatch.ai.content import split_content
+
+    basic, premium = split_content(r)
+    return {"id": r.pair_id, "user_a": min(c.user_a, c.user_b), "user_b": max(c.user_a, c.user_b), "day": day,
+            "source": r.source, "score": float(r.score), "basic": basic, "premium": premium}
+
+
+# ----------------------------------------------------------------------------------------- store
+def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    if "store" in ctx.done:
+        with ctx.app.uow as uow:
+            ctx.matches = uow.batch.matches_on(ctx.day)
+        return None
+    cfg = ctx.app.settings.matching
+    frame, vs = ctx.frame, ctx.vectors
+    assert ctx.pairs is not None and frame is not None and vs is not None
+    a, b, _ = ctx.pairs
+    ids = frame.ids
+    sims = _block_similarities(ctx, a, b)
+    dims = {d.value: sims[d.value] for d in DIMENSIONS}
+    vector = scoring.reciprocal_scores(dims, vs.importance[a], vs.importance[b], text=sims[TEXT_BLOCK])
+    keys = [pair_id(ctx.day, int(ids[x]), int(ids[y])) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    ai = np.array([ctx.analyses[k]["score"] if k in ctx.analyses else np.nan for k in keys], dtype=np.float64)
+    ai_source = [ctx.analyses[k]["source"] if k in ctx.analyses else None for k in keys]
+    final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
+    caps = np.where(frame.tier == TIERS.index(Tier.PREMIUM), cfg.premium_daily_cap, cfg.free_daily_cap)
+    new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
+    alloc = distribution.allocate(
+        a, b, final, caps=caps, min_score=cfg.min_compatibility, boost=new_user, method=cfg.assignment,
+    )
+    chosen = alloc.selected
+    ctx.matches = [
+        Match(
+            user_a=int(min(ids[a[k]], ids[b[k]])), user_b=int(max(ids[a[k]], ids[b[k]])), day=ctx.day,
+            vector_score=round(float(vector[k]), 6), ai_score=None if np.isnan(ai[k]) else float(ai[k]),
+            final_score=round(float(final[k]), 3), source=ScoreSource(source[k]),
+            insight_id=keys[k] if keys[k] in ctx.analyses else None,
+        )
+        for k in chosen.tolist()
+    ]
+    excluded_hit = np.isin(pair_keys(ids[a[chosen]], ids[b[chosen]]), ctx.excluded)
+    assert not excluded_hit.any(), "distribution offered an excluded pair"
+    with ctx.app.uow as uow:
+        uow.batch.add_matches(ctx.matches)
+        uow.commit()
+    per_user = np.bincount(np.concatenate([a[chosen], b[chosen]]), minlength=len(frame))
+    by_tier = {t.value: int(per_user[frame.tier == i].sum()) for i, t in enumerate(TIERS)}
+    sources: dict[str, int] = {}
+    for m in ctx.matches:
+        sources[m.source.value] = sources.get(m.source.value, 0) + 1
+    return {"matches": len(ctx.matches), "deliveries_by_tier": by_tier, "match_sources": sources,
+            "coverage": round(float(alloc.coverage), 4), "exposure_gini": round(float(alloc.gini), 4),
+            "assignment": cfg.assignment}
+
+
+# ----------------------------------------------------------------------------------------- cache
+def cache_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    cache = ctx.app.cache
+    if cache is None:
+        return {"cached_users": 0}
+    per_user: dict[int, list[dict[str, Any]]] = {}
+    for m in ctx.matches:
+        for me, other in ((m.user_a, m.user_b), (m.user_b, m.user_a)):
+            per_user.setdefault(me, []).append({"user": other, "score": m.final_score, "day": m.day.isoformat()})
+    for uid, items in per_user.items():
+        items.sort(key=lambda x: -x["score"])
+        cache.set(f"recent_matches:{uid}", items, ttl_s=RECENT_MATCHES_TTL_S)
+    return {"cached_users": len(per_user)}
+
+
+# ---------------------------------------------------------------------------------------- notify
+def notify_stage(ctx: BatchContext) -> dict[str, Any] | None:
+    """One ``new_match`` notification per user with new matches, sent after the matches committed.
+
+    Notification ids are ``batch:<day>:<user>``: stored once (insert-ignore), sent while not yet
+    marked delivered, so a resumed run neither duplicates nor loses one.
+    """
+    prefix = f"batch:{ctx.day.isoformat()}:"
+    counts: dict[int, list[float]] = {}
+    for m in ctx.matches:
+        counts.setdefault(m.user_a, []).append(m.final_score)
+        counts.setdefault(m.user_b, []).append(m.final_score)
+    created = datetime.combine(ctx.day, datetime.min.time(), UTC)
+    notes = [
+        Notification(id=f"{prefix}{uid}", user_id=uid, type=NotificationType.NEW_MATCH, priority=Priority.MEDIUM,
+                     content={"newMatches": len(s), "bestScore": round(max(s), 1)}, created_at=created)
+        for uid, s in sorted(counts.items())
+    ]
+    with ctx.app.uow as uow:
+        uow.batch.add_notifications(notes)
+        uow.commit()
+        pending = uow.batch.undelivered(prefix)
+    sent: list[str] = []
+    try:
+        for note in pending:
+            ctx.app.notifier.send(note)
+            sent.append(note.id)
+            if len(sent) % 500 == 0:
+                _mark(ctx, sent[-500:])
+    finally:
+        _mark(ctx, sent[len(sent) - len(sent) % 500 :])
+    previous = ctx.done.get("notify", {}).get("notifications_sent", 0)
+    return {"notifications": len(notes), "notifications_sent": previous + len(sent)}
+
+
+def _mark(ctx: BatchContext, ids: list[str]) -> None:
+    if ids:
+        with ctx.app.uow as uow:
+            uow.batch.mark_delivered(ids, ctx.now)
+            uow.commit()

@@ -1,0 +1,73 @@
+"""``perfectmatch batch`` (run and inspect the daily batch) and ``perfectmatch matches`` (discovery)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+
+from perfectmatch.cli import state
+from perfectmatch.cli._output import emit, progress_to_stderr
+
+batch_app = typer.Typer(help="The daily match batch.", no_args_is_help=True)
+matches_app = typer.Typer(help="What users see: match lists and match details.", no_args_is_help=True)
+
+
+def _day(value: datetime | None, st: object) -> date:
+    return value.date() if value is not None else st.app.clock.now().date()  # type: ignore[attr-defined]
+
+
+@batch_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    day: Annotated[
+        datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="UTC day (default today)")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="exact | approx (default: settings)")] = None,
+) -> None:
+    """Match active users and deliver today's offers (idempotent per day, resumable after a crash)."""
+    from perfectmatch.pipeline import run_daily_batch
+
+    st = state(ctx)
+    with progress_to_stderr(enabled=not st.json) as progress:
+        report = run_daily_batch(st.app, day=_day(day, st), mode=mode, progress=progress)
+    emit(report.as_dict(), as_json=st.json, title=f"batch {report.day}")
+
+
+@batch_app.command("status")
+def status_cmd(ctx: typer.Context) -> None:
+    """List batch runs with their status and completed stages."""
+    st = state(ctx)
+    with st.app.uow as uow:
+        runs = uow.batch.runs()
+    emit([{"day": r["day"].isoformat(), "status": r["status"], "stages": ",".join(r["stages"]),
+           "matches": (r["summary"] or {}).get("matches", "")} for r in runs] or {"runs": 0},
+         as_json=st.json, title="batch runs")
+
+
+@matches_app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    user_id: Annotated[int, typer.Argument(help="the viewing user's id")],
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None,
+) -> None:
+    """A user's matches, best first (free users: the most recent day's; premium: all)."""
+    from perfectmatch.discovery import list_matches
+
+    st = state(ctx)
+    views = list_matches(st.app, user_id, limit=limit)
+    emit(views if views else {"user": user_id, "matches": 0}, as_json=st.json, title=f"matches of user {user_id}")
+
+
+@matches_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    user_id: Annotated[int, typer.Argument(help="the viewing user's id")],
+    other_id: Annotated[int, typer.Argument(help="the matched user's id")],
+) -> None:
+    """One match's details, with basic or premium insights by the viewer's tier."""
+    from perfectmatch.discovery import match_details
+
+    st = state(ctx)
+    emit(match_details(st.app, user_id, other_id), as_json=st.json, title=f"match {user_id} - {other_id}")

@@ -1,0 +1,101 @@
+"""Match discovery for backends: a user's match list and one match's details, by tier.
+
+Free users see their most recent day's matches with basic insights (overall score, top 3
+factors, brief summary); premium users see every match and the full analysis (all factors,
+detailed analysis, conversation starters, challenges). Blocked or unmatched pairs never show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from perfectmatch.errors import NotFound
+from perfectmatch.models import MatchStatus, Tier, UserId, UserStatus
+
+HIDDEN = (MatchStatus.UNMATCHED, MatchStatus.BLOCKED)
+
+
+@dataclass(frozen=True)
+class MatchView:
+    """One entry of a match list, as shown to ``viewer``."""
+
+    user_id: UserId
+    display_name: str
+    age: int
+    place: str
+    score: float
+    day: date
+    source: str
+    summary: str
+
+
+def _visible(uow: Any, viewer: UserId) -> tuple[Any, list[Any]]:
+    user = uow.users.get(viewer)
+    if user.status is not UserStatus.ACTIVE:
+        raise NotFound(f"user {viewer} is {user.status.value}")
+    blocked = {b.blocked for b in uow.blocks.where(blocker=viewer)}
+    blocked |= {b.blocker for b in uow.blocks.where(blocked=viewer)}
+    matches = [m for m in uow.batch.matches_of(viewer) if m.status not in HIDDEN
+               and (m.user_b if m.user_a == viewer else m.user_a) not in blocked]
+    return user, matches
+
+
+def list_matches(app: Any, viewer: UserId, *, limit: int | None = None) -> list[MatchView]:
+    """``viewer``'s matches, best score first (free tier: only the most recent day's).
+
+    Raises
+    ------
+    NotFound
+        ``viewer`` does not exist or is not active.
+    """
+    today = app.clock.now().date()
+    with app.uow as uow:
+        user, matches = _visible(uow, viewer)
+        if user.tier is Tier.FREE and matches:
+            latest = max(m.day for m in matches)
+            matches = [m for m in matches if m.day == latest]
+        matches = matches[:limit] if limit is not None else matches
+        others = [m.user_b if m.user_a == viewer else m.user_a for m in matches]
+        profiles = {p.user_id: p for p in uow.profiles.find_many(others)}
+        insights = {m.insight_id: uow.batch.insight(m.insight_id) for m in matches if m.insight_id}
+    views = []
+    for m, other in zip(matches, others, strict=True):
+        p = profiles.get(other)
+        if p is None:
+            continue
+        ins = insights.get(m.insight_id) if m.insight_id else None
+        views.append(MatchView(
+            user_id=other, display_name=p.display_name, age=p.age_on(today), place=p.location.place,
+            score=m.final_score, day=m.day, source=m.source.value,
+            summary=(ins or {}).get("basic", {}).get("summary", ""),
+        ))
+    return views
+
+
+def match_details(app: Any, viewer: UserId, other: UserId) -> dict[str, Any]:
+    """The match between ``viewer`` and ``other`` with insight content for ``viewer``'s tier.
+
+    Raises
+    ------
+    NotFound
+        No visible match between the two users.
+    """
+    with app.uow as uow:
+        user, matches = _visible(uow, viewer)
+        match = next((m for m in matches if other in (m.user_a, m.user_b)), None)
+        if match is None:
+            raise NotFound(f"user {viewer} has no match with user {other}")
+        profile = uow.profiles.get(other)
+        insight = uow.batch.insight(match.insight_id) if match.insight_id else None
+    premium = user.tier is Tier.PREMIUM
+    content: dict[str, Any] = {}
+    if insight is not None:
+        content = {**insight["basic"], **(insight["premium"] if premium else {})}
+    return {
+        "user_id": other, "display_name": profile.display_name, "age": profile.age_on(app.clock.now().date()),
+        "place": profile.location.place, "score": match.final_score, "vector_score": match.vector_score,
+        "ai_score": match.ai_score, "source": match.source.value, "day": match.day.isoformat(),
+        "tier_view": "premium" if premium else "basic", "insight": content,
+    }
