@@ -1,0 +1,103 @@
+"""Exact blocked candidates equal the dense reference and a pair-by-pair brute force, ties included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from popgen import TODAY, exclusions, frames, random_frame, vectors
+
+from perfectmatch.errors import InvalidInputError
+from perfectmatch.matching.candidates import (
+    Candidates,
+    dense_candidates,
+    exact_candidates,
+    pair_similarity,
+)
+from perfectmatch.matching.prefilter import build_rules, is_compatible
+
+
+def _brute(frame, vecs, excluded, k: int, threshold: float) -> Candidates:  # type: ignore[no-untyped-def]
+    """Pair by pair through the model-based predicate, sorted in Python."""
+    n = len(frame)
+    idx = np.full((n, k), -1, np.int32)
+    sims = np.full((n, k), np.nan, np.float32)
+    for i in range(n):
+        found = []
+        for j in range(n):
+            if is_compatible(frame, i, j, TODAY, excluded=excluded):
+                s = float(pair_similarity(vecs, np.array([i]), np.array([j]))[0])
+                if s >= threshold:
+                    found.append((-s, j))
+        for slot, (neg, j) in enumerate(sorted(found)[:k]):
+            idx[i, slot], sims[i, slot] = j, -neg
+    return Candidates(idx=idx, sims=sims)
+
+
+def _same(a: Candidates, b: Candidates) -> None:
+    assert np.array_equal(a.idx, b.idx)
+    assert np.array_equal(a.sims, b.sims, equal_nan=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data(), st.integers(1, 5), st.sampled_from([-1.0, 0.0, 0.65, 0.9]))
+def test_exact_equals_brute_force(data: st.DataObject, k: int, threshold: float) -> None:
+    frame = data.draw(frames(max_n=14))
+    vecs = data.draw(vectors(len(frame)))
+    excluded = data.draw(exclusions(frame))
+    rules = build_rules(frame, day=TODAY, excluded=excluded)
+    exact = exact_candidates(frame, vecs, rules, k=k, threshold=threshold, cell_km=5.0, age_band=3, min_query=3)
+    _same(exact, _brute(frame, vecs, excluded.tolist(), k, threshold))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.integers(1, 8), st.floats(1.0, 80.0), st.integers(1, 20), st.integers(1, 40))
+def test_exact_equals_dense_for_any_partition(
+    data: st.DataObject, k: int, cell_km: float, age_band: int, min_query: int
+) -> None:
+    frame = data.draw(frames(max_n=40))
+    vecs = data.draw(vectors(len(frame)))
+    rules = build_rules(frame, day=TODAY, excluded=data.draw(exclusions(frame)))
+    dense = dense_candidates(frame, vecs, rules, k=k, threshold=0.3, chunk_rows=7)
+    exact = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, cell_km=cell_km, age_band=age_band,
+                             min_query=min_query)
+    _same(exact, dense)
+    rows = np.arange(0, len(frame), 3)
+    sub = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, rows=rows, min_query=min_query)
+    assert np.array_equal(sub.idx[rows], dense.idx[rows])
+    assert (sub.idx[np.setdiff1d(np.arange(len(frame)), rows)] == -1).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.data())
+def test_pairs_are_symmetric_compatible_and_unique(data: st.DataObject) -> None:
+    frame = data.draw(frames(max_n=25))
+    vecs = data.draw(vectors(len(frame)))
+    rules = build_rules(frame, day=TODAY)
+    cands = exact_candidates(frame, vecs, rules, k=3, threshold=0.0)
+    a, b, s = cands.pairs()
+    assert (a < b).all()
+    assert len(set(zip(a.tolist(), b.tolist(), strict=True))) == a.size
+    for x, y, sim in zip(a, b, s, strict=True):
+        assert is_compatible(frame, int(x), int(y), TODAY)
+        assert sim >= 0.0
+        assert y in cands.idx[x] or x in cands.idx[y]
+
+
+def test_similarity_is_symmetric_and_bit_identical() -> None:
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(50, 64)).astype(np.float32)
+    i, j = rng.integers(0, 50, 200), rng.integers(0, 50, 200)
+    assert np.array_equal(pair_similarity(v, i, j), pair_similarity(v, j, i))
+    assert np.array_equal(pair_similarity(v, i[:7], j[:7]), pair_similarity(v, i, j)[:7])
+
+
+def test_shape_errors_name_the_problem() -> None:
+    rng = np.random.default_rng(0)
+    frame = random_frame(5)
+    rules = build_rules(frame, day=TODAY)
+    with pytest.raises(InvalidInputError, match="vecs has shape"):
+        exact_candidates(frame, rng.normal(size=(4, 3)).astype(np.float32), rules, k=2)
+    with pytest.raises(InvalidInputError, match="k must be"):
+        exact_candidates(frame, rng.normal(size=(5, 3)).astype(np.float32), rules, k=0)
