@@ -124,3 +124,13 @@ def test_take_saves_and_resumes(tmp_path):
     assert [e["question_id"] for e in saved["events"]] == ["rc_goal", "rc_commit_timeline"]
     assert saved["events"][1]["value"] == "within_year"
     assert _json_out(second)["stopped"] is True
+
+
+def test_simulate_refuses_an_unusable_bank(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "version: v\nblocks:\n  - id: b\n    questions:\n      - {id: q, text: '?', type: likert}\n"
+    )
+    assert perfectmatch.cli.main(["questionnaire", "simulate", "-n", "2", "--bank", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: question bank has") and "no_dimension" in err

@@ -18,7 +18,7 @@ from perfectmatch.questionnaire import Bank, Question, QuestionType, default_ban
 from perfectmatch.questionnaire.respondents import make_respondents, simulate
 from perfectmatch.questionnaire.selection import STRATEGIES
 from perfectmatch.questionnaire.session import Session
-from perfectmatch.questionnaire.validation import is_usable, validate
+from perfectmatch.questionnaire.validation import check_bank, is_usable, validate
 
 app = typer.Typer(
     help="The adaptive questionnaire: validate banks, take it in the terminal, simulate respondents.",
@@ -32,7 +32,8 @@ BankOpt = Annotated[
 
 
 def _bank(path: Path | None) -> Bank:
-    return default_bank() if path is None else load_bank(path)
+    """The built-in bank, or a bank file that must pass validation (else ``BankValidationError``)."""
+    return default_bank() if path is None else check_bank(load_bank(path))
 
 
 @app.command("validate")
