@@ -1,0 +1,240 @@
+"""Compatibility scores of candidate pairs: reciprocal, importance-weighted, explainable.
+
+For a pair ``(a, b)`` and per-dimension similarities ``sim_d`` in ``[0, 1]``:
+
+1. **Directional scores.** How well ``b`` suits ``a`` is the mean of the dimension similarities
+   weighted by *``a``'s* importance ratings, ``s_ab = sum_d w_ad sim_d / sum_d w_ad``; ``s_ba`` uses
+   ``b``'s ratings. An optional text-block similarity (open answers) enters both with a fixed
+   weight, since nobody rates the importance of free text.
+2. **Reciprocal combination: the harmonic mean** ``2 s_ab s_ba / (s_ab + s_ba)``. A match must suit
+   both sides, so the combined score must be dominated by the weaker direction: the harmonic mean
+   is always <= the geometric mean <= the arithmetic mean, and falls to 0 when either side's score
+   does (0.9 and 0.5 give 0.64 rather than 0.70 arithmetic). It is the aggregation used in
+   reciprocal recommenders (Pizzato et al., RECON, 2010).
+3. **Completeness.** Each user has a factor in ``[0.8, 1.0]`` (profile completeness); a pair uses
+   the *smaller* one, because a score is only as well-founded as the sparser of the two profiles.
+4. **Final score (0-100).** With an AI raw score ``ai``: ``c * (w_ai * ai + (1 - w_ai) * 100 * v)``,
+   where ``v`` is the reciprocal vector score, so the AI opinion is weighted by both users'
+   importance ratings through ``v``; the source is the AI's (``llm``, ``cache`` or ``fallback``).
+   Without one (``nan``): ``c * 100 * v``, source ``vector``.
+
+Everything is deterministic; :func:`explain` lists the factors of one pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfectmatch.errors import InvalidInputError
+from perfectmatch.models import Dimension, ScoreSource
+
+DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
+AI_WEIGHT = 0.7
+TEXT_WEIGHT = 0.2
+
+
+def block_similarities(
+    vecs_a: np.ndarray, vecs_b: np.ndarray, slices: Mapping[Dimension, slice]
+) -> dict[str, np.ndarray]:
+    """Per-dimension similarity ``(1 + cos) / 2`` of row pairs over each slice of the vectors.
+
+    Parameters
+    ----------
+    vecs_a, vecs_b
+        ``(m, d)`` vectors of the two sides.
+    slices
+        Where each dimension lives in the vector (``FeatureLayout`` slices or any mapping).
+
+    Returns
+    -------
+    dict
+        ``{dimension value: (m,) float64 in [0, 1]}``; a block that is zero on either side gives 0.5
+        (unknown, neither for nor against).
+    """
+    out: dict[str, np.ndarray] = {}
+    for dim, sl in slices.items():
+        a = np.asarray(vecs_a[:, sl], dtype=np.float64)
+        b = np.asarray(vecs_b[:, sl], dtype=np.float64)
+        norm = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        dot = (a * b).sum(axis=1)
+        cos = np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 0)
+        out[Dimension(dim).value] = (1.0 + np.clip(cos, -1.0, 1.0)) / 2.0
+    return out
+
+
+def _stack(dims: Mapping[str, np.ndarray]) -> np.ndarray:
+    missing = [d.value for d in DIMENSIONS if d.value not in dims]
+    if missing:
+        raise InvalidInputError(f"dimension similarities are missing {missing}")
+    return np.stack([np.asarray(dims[d.value], dtype=np.float64) for d in DIMENSIONS], axis=1)
+
+
+def directional_scores(sims: np.ndarray, importance: np.ndarray, text: np.ndarray | None = None,
+                       text_weight: float = TEXT_WEIGHT) -> np.ndarray:
+    """``(m,)`` how well the partner suits the user whose ``importance`` ``(m, 5)`` is given."""
+    w = np.clip(np.asarray(importance, dtype=np.float64), 1e-6, None)
+    score = (w * sims).sum(axis=1) / w.sum(axis=1)
+    if text is not None:
+        score = (1.0 - text_weight) * score + text_weight * np.asarray(text, dtype=np.float64)
+    return score
+
+
+def harmonic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise harmonic mean, 0 where both are 0."""
+    total = x + y
+    return np.divide(2.0 * x * y, total, out=np.zeros_like(total), where=total > 0)
+
+
+def reciprocal_scores(
+    dims: Mapping[str, np.ndarray],
+    importance_a: np.ndarray,
+    importance_b: np.ndarray,
+    *,
+    text: np.ndarray | None = None,
+    text_weight: float = TEXT_WEIGHT,
+) -> np.ndarray:
+    """Reciprocal vector score in ``[0, 1]`` of ``m`` pairs (module docstring, steps 1-2).
+
+    Parameters
+    ----------
+    dims
+        ``{dimension value: (m,) similarity in [0, 1]}`` for every ``Dimension``.
+    importance_a, importance_b
+        ``(m, 5)`` importance of each dimension to each side, columns in ``Dimension`` order (any
+        positive scale: only ratios matter).
+    text
+        Optional ``(m,)`` similarity of the open-answer embeddings.
+    text_weight
+        Share of the text similarity in each directional score.
+    """
+    sims = _stack(dims)
+    s_ab = directional_scores(sims, importance_a, text, text_weight)
+    s_ba = directional_scores(sims, importance_b, text, text_weight)
+    return np.clip(harmonic(s_ab, s_ba), 0.0, 1.0)
+
+
+def final_scores(
+    vector: np.ndarray,
+    ai: np.ndarray,
+    completeness_a: np.ndarray,
+    completeness_b: np.ndarray,
+    ai_source: Sequence[str | None] | None = None,
+    *,
+    ai_weight: float = AI_WEIGHT,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Final 0-100 scores and their sources (module docstring, steps 3-4).
+
+    Parameters
+    ----------
+    vector
+        ``(m,)`` reciprocal vector scores in ``[0, 1]``.
+    ai
+        ``(m,)`` AI raw scores 0-100, ``nan`` where no analysis exists.
+    completeness_a, completeness_b
+        ``(m,)`` completeness factors 0.8-1.0 of both sides.
+    ai_source
+        Per pair the AI result's source (``"llm"``, ``"cache"``, ``"fallback"``); default ``"llm"``.
+    ai_weight
+        Weight of the AI score against the vector score.
+
+    Returns
+    -------
+    (final, source)
+        ``(m,)`` float64 in ``[0, 100]`` and ``(m,)`` object array of ``ScoreSource`` values.
+    """
+    vector = np.asarray(vector, dtype=np.float64)
+    ai = np.asarray(ai, dtype=np.float64)
+    if ai.shape != vector.shape:
+        raise InvalidInputError(f"ai scores have shape {ai.shape}, vector scores {vector.shape}")
+    factor = np.clip(np.minimum(completeness_a, completeness_b), 0.8, 1.0)
+    has_ai = ~np.isnan(ai)
+    blended = np.where(has_ai, ai_weight * np.nan_to_num(ai) + (1.0 - ai_weight) * 100.0 * vector, 100.0 * vector)
+    final = np.clip(factor * blended, 0.0, 100.0)
+    src = np.full(vector.shape, ScoreSource.VECTOR.value, dtype=object)
+    if ai_source is None:
+        src[has_ai] = ScoreSource.LLM.value
+    else:
+        given = np.array([ScoreSource(s or ScoreSource.LLM).value for s in ai_source], dtype=object)
+        src[has_ai] = given[has_ai]
+    return final, src
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One named ingredient of a score: its value and how much it contributed to the final score."""
+
+    name: str
+    value: float
+    weight: float
+    contribution: float
+
+
+@dataclass(frozen=True)
+class ScoreExplanation:
+    """Why a pair got its score: every factor, the directional and reciprocal scores, the source."""
+
+    final: float
+    source: ScoreSource
+    vector: float
+    a_to_b: float
+    b_to_a: float
+    completeness: float
+    ai: float | None
+    factors: tuple[Factor, ...]
+
+    def top(self, n: int = 3) -> tuple[Factor, ...]:
+        """The ``n`` dimension factors that added most to the score."""
+        dims = [f for f in self.factors if f.name in {d.value for d in DIMENSIONS} | {"TEXT"}]
+        return tuple(sorted(dims, key=lambda f: (-f.contribution, f.name))[:n])
+
+
+def explain(
+    dims: Mapping[str, float],
+    importance_a: Sequence[float],
+    importance_b: Sequence[float],
+    *,
+    completeness_a: float,
+    completeness_b: float,
+    text: float | None = None,
+    ai: float | None = None,
+    ai_source: str | None = None,
+    text_weight: float = TEXT_WEIGHT,
+    ai_weight: float = AI_WEIGHT,
+) -> ScoreExplanation:
+    """Score one pair exactly as the vectorised functions do and list its factors.
+
+    A dimension's weight is the mean of both sides' normalised importance; its contribution is the
+    share of the final score it accounts for (weight x similarity x the rest of the formula).
+    """
+    arr = {k: np.array([float(v)]) for k, v in dims.items()}
+    ia = np.array([importance_a], dtype=np.float64)
+    ib = np.array([importance_b], dtype=np.float64)
+    tx = None if text is None else np.array([float(text)])
+    sims = _stack(arr)
+    s_ab = float(directional_scores(sims, ia, tx, text_weight)[0])
+    s_ba = float(directional_scores(sims, ib, tx, text_weight)[0])
+    vector = float(reciprocal_scores(arr, ia, ib, text=tx, text_weight=text_weight)[0])
+    final, src = final_scores(np.array([vector]), np.array([np.nan if ai is None else ai]),
+                              np.array([completeness_a]), np.array([completeness_b]), [ai_source],
+                              ai_weight=ai_weight)
+    c = float(np.clip(min(completeness_a, completeness_b), 0.8, 1.0))
+    share = (1.0 - ai_weight) if ai is not None else 1.0
+    wa = np.clip(ia[0], 1e-6, None) / np.clip(ia[0], 1e-6, None).sum()
+    wb = np.clip(ib[0], 1e-6, None) / np.clip(ib[0], 1e-6, None).sum()
+    dim_share = 1.0 - (text_weight if text is not None else 0.0)
+    factors = []
+    for k, d in enumerate(DIMENSIONS):
+        w = float((wa[k] + wb[k]) / 2) * dim_share
+        factors.append(Factor(d.value, float(sims[0, k]), w, c * share * 100.0 * w * float(sims[0, k])))
+    if text is not None:
+        factors.append(Factor("TEXT", float(text), text_weight, c * share * 100.0 * text_weight * float(text)))
+    if ai is not None:
+        factors.append(Factor("AI", float(ai), ai_weight, c * ai_weight * float(ai)))
+    factors.append(Factor("completeness", c, 1.0, 0.0))
+    return ScoreExplanation(
+        final=float(final[0]), source=ScoreSource(src[0]), vector=vector, a_to_b=s_ab, b_to_a=s_ba,
+        completeness=c, ai=ai, factors=tuple(factors),
+    )

@@ -1,0 +1,89 @@
+"""Scoring: reciprocal harmonic mean, importance from both sides, completeness, sources, explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfectmatch.errors import InvalidInputError
+from perfectmatch.matching.scoring import block_similarities, explain, final_scores, reciprocal_scores
+from perfectmatch.models import Dimension, ScoreSource
+
+DIMS = [d.value for d in Dimension]
+unit = st.floats(0.0, 1.0)
+weights = st.lists(st.floats(0.1, 1.0), min_size=5, max_size=5)
+
+
+def _dims(values: list[float]) -> dict[str, np.ndarray]:
+    return {d: np.array([v]) for d, v in zip(DIMS, values, strict=True)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(unit, min_size=5, max_size=5), weights, weights)
+def test_reciprocal_is_symmetric_bounded_and_below_both_means(sims, wa, wb) -> None:  # type: ignore[no-untyped-def]
+    d = _dims(sims)
+    ab = reciprocal_scores(d, np.array([wa]), np.array([wb]))[0]
+    ba = reciprocal_scores(d, np.array([wb]), np.array([wa]))[0]
+    assert ab == pytest.approx(ba)
+    assert 0.0 <= ab <= 1.0
+    e = explain(dict(zip(DIMS, sims, strict=True)), wa, wb, completeness_a=1.0, completeness_b=1.0)
+    assert ab <= (e.a_to_b + e.b_to_a) / 2 + 1e-12
+    assert ab == pytest.approx(e.vector)
+
+
+def test_importance_of_each_side_counts() -> None:
+    d = _dims([1.0, 0.0, 0.5, 0.5, 0.5])
+    cares_rc = np.array([[1.0, 0.1, 0.1, 0.1, 0.1]])
+    cares_cs = np.array([[0.1, 1.0, 0.1, 0.1, 0.1]])
+    both_rc = reciprocal_scores(d, cares_rc, cares_rc)[0]
+    mixed = reciprocal_scores(d, cares_rc, cares_cs)[0]
+    assert both_rc > mixed  # one side weighs the dimension they disagree on
+
+
+def test_harmonic_mean_is_dominated_by_the_weaker_side() -> None:
+    d = _dims([1.0, 1.0, 1.0, 1.0, 0.0])
+    e = explain({k: float(v[0]) for k, v in d.items()}, [0.1, 0.1, 0.1, 0.1, 1.0], [1, 1, 1, 1, 0.1],
+                completeness_a=1.0, completeness_b=1.0)
+    assert e.vector < (e.a_to_b + e.b_to_a) / 2
+    assert e.vector < np.sqrt(e.a_to_b * e.b_to_a)
+
+
+def test_final_scores_blend_ai_and_mark_the_source() -> None:
+    vector = np.array([0.8, 0.8, 0.8])
+    ai = np.array([90.0, np.nan, 50.0])
+    final, source = final_scores(vector, ai, np.array([1.0, 0.8, 0.9]), np.array([0.9, 1.0, 1.0]),
+                                 ["llm", None, "fallback"])
+    assert final[0] == pytest.approx(0.9 * (0.7 * 90 + 0.3 * 80))
+    assert final[1] == pytest.approx(0.8 * 80)
+    assert final[2] == pytest.approx(0.9 * (0.7 * 50 + 0.3 * 80))
+    assert source.tolist() == [ScoreSource.LLM.value, ScoreSource.VECTOR.value, ScoreSource.FALLBACK.value]
+    assert ((final >= 0) & (final <= 100)).all()
+
+
+def test_explanation_lists_factors_and_matches_the_vectorised_score() -> None:
+    sims = {"RC": 0.9, "CS": 0.7, "EI": 0.6, "LC": 0.4, "CV": 0.95}
+    e = explain(sims, [1, 0.5, 0.5, 0.2, 1], [0.8, 0.8, 0.3, 0.3, 1], completeness_a=0.85,
+                completeness_b=0.95, text=0.7, ai=82.0, ai_source="cache")
+    vec = reciprocal_scores({k: np.array([v]) for k, v in sims.items()}, np.array([[1, 0.5, 0.5, 0.2, 1]]),
+                            np.array([[0.8, 0.8, 0.3, 0.3, 1]]), text=np.array([0.7]))
+    final, _ = final_scores(vec, np.array([82.0]), np.array([0.85]), np.array([0.95]), ["cache"])
+    assert e.final == pytest.approx(final[0])
+    assert e.source is ScoreSource.CACHE and e.completeness == 0.85
+    assert {f.name for f in e.factors} >= {*DIMS, "TEXT", "AI", "completeness"}
+    assert [f.name for f in e.top(2)] == ["CV", "RC"]
+
+
+def test_block_similarities_per_slice() -> None:
+    slices = {Dimension.RC: slice(0, 2), Dimension.CS: slice(2, 4)}
+    a = np.array([[1.0, 0.0, 0.0, 1.0]])
+    b = np.array([[1.0, 0.0, 0.0, -1.0]])
+    out = block_similarities(a, b, slices)
+    assert out["RC"][0] == pytest.approx(1.0) and out["CS"][0] == pytest.approx(0.0)
+    assert block_similarities(a, np.zeros((1, 4)), slices)["RC"][0] == pytest.approx(0.5)
+
+
+def test_missing_dimension_is_named() -> None:
+    with pytest.raises(InvalidInputError, match="CV"):
+        reciprocal_scores({d: np.ones(1) for d in DIMS[:4]}, np.ones((1, 5)), np.ones((1, 5)))
