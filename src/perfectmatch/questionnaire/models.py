@@ -162,8 +162,10 @@ class Condition(_Model):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("a condition needs at least one of answer, importance, answered, all, any, not")
+        if not (self.model_fields_set - {"question"}):
+            raise ValueError(
+                "a condition needs at least one of answer, importance, answered, answered_count, all, any, not"
+            )
         return self
 
     def walk(self) -> Iterator[Condition]:

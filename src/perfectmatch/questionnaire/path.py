@@ -73,7 +73,8 @@ class _Compiled:
         self.scored = np.abs(self.model.loadings) > 0  # (n_questions, 5)
 
 
-_CACHE: dict[int, _Compiled] = {}
+_CACHE: dict[int, _Compiled] = {}  # a few recent banks; entries hold their bank, so ids stay unique
+_CACHE_SIZE = 32
 
 
 def compiled(bank: Bank) -> _Compiled:
@@ -81,6 +82,8 @@ def compiled(bank: Bank) -> _Compiled:
     key = id(bank)
     hit = _CACHE.get(key)
     if hit is None or hit.bank is not bank:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
         hit = _CACHE[key] = _Compiled(bank)
     return hit
 

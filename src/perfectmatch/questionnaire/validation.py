@@ -298,6 +298,7 @@ def validate(bank: Bank, *, policy: CompletionPolicy = CompletionPolicy()) -> li
                             )
 
     # conditions: unknown questions and options, satisfiability, forward references
+    requested = {t for q in qs.values() for r in q.branching_rules for t in r.next_questions}
     for cond, block, q, rule, kind in _walk_conditions(bank):
         owner = q.id if q is not None else None
         where = {"block": block.id, "question": owner, "rule": rule}
@@ -337,13 +338,20 @@ def validate(bank: Bank, *, policy: CompletionPolicy = CompletionPolicy()) -> li
                         )
             if kind != "rule":
                 bi = bank.blocks.index(block)
-                if block_of.get(target, -1) >= bi:
+                tb = block_of.get(target, -1)
+                if tb > bi or (kind == "entry" and tb == bi):
+                    activatable = target in requested
                     add(
                         Problem(
                             "forward_reference",
-                            f"{kind} condition depends on question {target!r}, which cannot be answered before "
-                            f"the block's {kind} is evaluated",
+                            f"{kind} condition depends on question {target!r}, which "
+                            + (
+                                "is only answered first if a rule requests it earlier"
+                                if activatable
+                                else f"cannot be answered before the block's {kind} is evaluated"
+                            ),
                             **where,
+                            severity="warning" if activatable else "error",
                         )
                     )
         if not alternatives(cond, bank, owner=owner, block=block):
