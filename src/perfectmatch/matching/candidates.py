@@ -18,6 +18,7 @@ the reference is exact, ties included.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,34 +239,14 @@ def exact_survivors(
     rows, so that each matrix product is large enough for BLAS to be efficient.
     """
     _check(frame, vecs, rules, k)
-    n = len(frame)
-    blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
-    if len(blocks) == 0:
-        return _concat([], [], [])
-    is_query = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), _query_rows(n, rows))
-    q_in_block = np.add.reduceat(is_query[blocks.rows].astype(np.int64), blocks.start)
-    qb, tb = block_pairs(blocks, np.flatnonzero(q_in_block > 0))
-    if qb.size == 0:
-        return _concat([], [], [])
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query)
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     eps = _margin(vecs)
-    first = np.searchsorted(qb, np.arange(len(blocks) + 1))
     out_r, out_c, out_s = [], [], []
-    for lo, hi in _units(blocks, q_in_block, min_query):
-        # the query rows of blocks lo..hi-1 against the union of their compatible target blocks
-        pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
-        if rows is not None:
-            pos = pos[is_query[blocks.rows[pos]]]
-        targets = np.unique(tb[first[lo] : first[hi]])
-        if pos.size == 0 or targets.size == 0:
-            continue
-        tpos = _ranges(blocks.start[targets], blocks.stop[targets])
+    for pos, tpos in units:
         r, c, s32 = side.preselect(pos, tpos, threshold - eps)
         qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
-        # class, activity and ages are exact already; distance was bounded generously
-        ok = (qi != tj) & within_radii(rules, qi, tj)
-        if rules.excluded.size:
-            ok &= ~is_excluded(rules.excluded, frame.ids[qi], frame.ids[tj])
+        ok = _exact_rest(frame, rules, qi, tj)
         qi, tj, s32 = qi[ok], tj[ok], s32[ok]
         if k is not None:
             keep = _prune_below_kth(qi, s32, k, 2 * eps)
@@ -277,6 +258,66 @@ def exact_survivors(
         out_c.append(tj)
         out_s.append(s)
     return _concat(out_r, out_c, out_s)
+
+
+def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np.ndarray) -> np.ndarray:
+    """The checks the block-level preselection leaves open: self pairs, exact distance, exclusions
+    (class, activity and ages are exact already; distance was bounded generously)."""
+    ok = (qi != tj) & within_radii(rules, qi, tj)
+    if rules.excluded.size:
+        ok &= ~is_excluded(rules.excluded, frame.ids[qi], frame.ids[tj])
+    return ok
+
+
+def _work_units(
+    frame: PopulationFrame, rules: PairRules, rows: np.ndarray | None, cell_km: float, age_band: int,
+    min_query: int,
+) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """The partition and, per unit of work, the sorted positions of its query rows and of the rows of
+    every block compatible with one of its blocks."""
+    n = len(frame)
+    blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
+    is_query = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), _query_rows(n, rows))
+    if len(blocks) == 0:
+        return blocks, iter(())
+    q_in_block = np.add.reduceat(is_query[blocks.rows].astype(np.int64), blocks.start)
+    qb, tb = block_pairs(blocks, np.flatnonzero(q_in_block > 0))
+    first = np.searchsorted(qb, np.arange(len(blocks) + 1))
+
+    def units() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for lo, hi in _units(blocks, q_in_block, min_query):
+            pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
+            if rows is not None:
+                pos = pos[is_query[blocks.rows[pos]]]
+            targets = np.unique(tb[first[lo] : first[hi]])
+            if pos.size and targets.size:
+                yield pos, _ranges(blocks.start[targets], blocks.stop[targets])
+
+    return blocks, units()
+
+
+def pool_sizes(
+    frame: PopulationFrame,
+    rules: PairRules,
+    *,
+    rows: np.ndarray | None = None,
+    cell_km: float = 40.0,
+    age_band: int = 6,
+    min_query: int = 64,
+) -> np.ndarray:
+    """``(n,)`` number of mutually compatible partners of each query row (others 0), similarity
+    ignored: the size of each user's pool, by the same blocked scheme."""
+    n = len(frame)
+    if rules.ages.shape != (n,):
+        raise InvalidInputError(f"rules were built for {rules.ages.shape[0]} users, the frame has {n}")
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query)
+    side = _SortedSide.of(frame, None, rules, blocks.rows)
+    counts = np.zeros(n, dtype=np.int64)
+    for pos, tpos in units:
+        r, c, _ = side.preselect(pos, tpos, None)
+        qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
+        counts += np.bincount(qi[_exact_rest(frame, rules, qi, tj)], minlength=n)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -291,9 +332,10 @@ class _SortedSide:
     min_dot: np.ndarray  # (m,) float32: cos(radius / R) minus a margin
 
     @classmethod
-    def of(cls, frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, rows: np.ndarray) -> _SortedSide:
+    def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
         return cls(
-            vecs=np.ascontiguousarray(vecs[rows], dtype=np.float32),
+            vecs=np.zeros((rows.size, 0), np.float32) if vecs is None else np.ascontiguousarray(vecs[rows],
+                                                                                                 dtype=np.float32),
             ages=rules.ages[rows].astype(np.int16),
             want_lo=frame.age_min[rows].astype(np.int16),
             want_hi=frame.age_max[rows].astype(np.int16),
@@ -301,11 +343,15 @@ class _SortedSide:
             min_dot=(rules.cos_radius[rows] - _GEO_MARGIN).astype(np.float32),
         )
 
-    def preselect(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, ...]:
-        """Entries of the ``pos x tpos`` block that pass the similarity bound, ages both ways and a
-        (slightly generous) distance bound: ``(r, c, float32 similarity)``."""
-        sims = self.vecs[pos] @ np.ascontiguousarray(self.vecs[tpos].T)
-        mask = sims >= min_sim
+    def preselect(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float | None) -> tuple[np.ndarray, ...]:
+        """Entries of the ``pos x tpos`` block that pass the similarity bound (unless ``None``), ages
+        both ways and a (slightly generous) distance bound: ``(r, c, float32 similarity or None)``."""
+        if min_sim is None:
+            sims = None
+            mask = np.ones((pos.size, tpos.size), dtype=bool)
+        else:
+            sims = self.vecs[pos] @ np.ascontiguousarray(self.vecs[tpos].T)
+            mask = sims >= min_sim
         qa, ta = self.ages[pos][:, None], self.ages[tpos][None, :]
         mask &= ta >= self.want_lo[pos][:, None]
         mask &= ta <= self.want_hi[pos][:, None]
@@ -315,7 +361,7 @@ class _SortedSide:
         mask &= dots >= self.min_dot[pos][:, None]
         mask &= dots >= self.min_dot[tpos][None, :]
         r, c = np.nonzero(mask)
-        return r, c, sims[r, c]
+        return r, c, None if sims is None else sims[r, c]
 
 
 def _prune_below_kth(rows: np.ndarray, sims: np.ndarray, k: int, slack: float) -> np.ndarray:

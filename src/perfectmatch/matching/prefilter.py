@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 
@@ -266,3 +267,60 @@ def is_compatible(
         return False
     key = (min(a.user.id or 0, b.user.id or 0) << 32) | max(a.user.id or 0, b.user.id or 0)
     return key not in set(excluded)
+
+
+class RadiusExpansion(NamedTuple):
+    """Result of :func:`expand_radii`: ``radius_km`` ``(n,)`` effective radii and ``added_km``
+    ``(n,)`` how far each user's radius was widened (0 = not expanded)."""
+
+    radius_km: np.ndarray
+    added_km: np.ndarray
+
+
+def expand_radii(
+    frame: PopulationFrame,
+    rules: PairRules,
+    *,
+    min_pool: int,
+    max_radius_km: float,
+    factors: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0),
+) -> RadiusExpansion:
+    """Progressively widen the radius of users whose pool is too small.
+
+    A user's pool is the number of partners passing every mutual prefilter
+    (``candidates.pool_sizes``). Active users with fewer than ``min_pool`` get their own radius
+    times the next factor, capped at ``max_radius_km`` (never below their own radius), until
+    their pool is large enough or the cap is reached. Only the user's *own* radius widens: the
+    other side's radius still applies, so nobody is shown someone farther away than they asked for.
+
+    Parameters
+    ----------
+    frame, rules
+        The population and its prefilter inputs (``rules.radius_km`` is the starting point).
+    min_pool
+        Pool size below which a user is expanded.
+    max_radius_km
+        Largest radius expansion may reach.
+    factors
+        Increasing multiples of the starting radius tried in turn.
+
+    Returns
+    -------
+    RadiusExpansion
+        Pass ``radius_km`` to ``rules.with_radius``; ``added_km`` records the expansion per user.
+    """
+    from perfectmatch.matching.candidates import pool_sizes
+
+    start = rules.radius_km.copy()
+    cap = np.maximum(start, max_radius_km)
+    radius = start.copy()
+    current = rules
+    needy = rules.active & (pool_sizes(frame, rules) < min_pool) if min_pool > 0 else np.zeros(len(frame), bool)
+    for factor in sorted(factors):
+        needy &= radius < cap
+        if not needy.any():
+            break
+        radius[needy] = np.minimum(start[needy] * factor, cap[needy])
+        current = current.with_radius(radius)
+        needy &= pool_sizes(frame, current, rows=np.flatnonzero(needy)) < min_pool
+    return RadiusExpansion(radius_km=radius, added_km=radius - start)
