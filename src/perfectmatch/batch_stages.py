@@ -236,7 +236,7 @@ def _pair_data(app: Any, user_ids: np.ndarray) -> dict[int, dict[str, Any]]:
 def _insight_row(day: date, r: PairAnalysis, c: PairContext) -> dict[str, Any]:
     from perfectmatch.ai.content import split_content
 
-    basic, premium = split_content(r)
+    basic, premium = split_content(r, premium=False), split_content(r, premium=True)
     return {"id": r.pair_id, "user_a": min(c.user_a, c.user_b), "user_b": max(c.user_a, c.user_b), "day": day,
             "source": r.source, "score": float(r.score), "basic": basic, "premium": premium}
 

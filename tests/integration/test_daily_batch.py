@@ -1,0 +1,142 @@
+"""The daily batch end to end on real SQLite and PostgreSQL: invariants, idempotency, crash-resume."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perfectmatch.adapters.cache.memory import MemoryCache
+from perfectmatch.adapters.clock import FakeClock
+from perfectmatch.adapters.notify.basic import RecordingNotifier
+from perfectmatch.bootstrap import App, build_app
+from perfectmatch.config import Settings
+from perfectmatch.errors import BatchLockedError
+from perfectmatch.frame import TIERS, pair_keys
+from perfectmatch.matching import prefilter
+from perfectmatch.models import Block, Tier
+from perfectmatch.pipeline import run_daily_batch
+from perfectmatch.populations.store import simulate_and_store
+
+DAY = date(2026, 11, 25)
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+N_USERS = 1500
+
+
+def make_app(url: str, notifier: RecordingNotifier | None = None, **matching: object) -> App:
+    clock = FakeClock(NOW)
+    settings = Settings(_env_file=None, db_url=url, cache={"backend": "none"}, seed=3, matching=matching)
+    return build_app(settings, clock=clock, cache=MemoryCache(clock), notifier=notifier or RecordingNotifier())
+
+
+@pytest.fixture
+def populated(db_url: str) -> Iterator[str]:
+    app = make_app(db_url)
+    simulate_and_store(app.uow, N_USERS, 11, today=DAY)
+    app.close()
+    yield db_url
+
+
+def delivered(app: App) -> list[tuple[int, int, float]]:
+    with app.uow as uow:
+        return sorted((m.user_a, m.user_b, round(m.final_score, 3)) for m in uow.batch.matches_on(DAY))
+
+
+def test_batch_delivers_valid_offers_once(populated: str) -> None:
+    notifier = RecordingNotifier()
+    app = make_app(populated, notifier, min_pool=0)  # no radius expansion: check the users' own radii
+    report = run_daily_batch(app, day=DAY)
+    assert report.status == "done" and report.counts["matches"] > 0
+    with app.uow as uow:
+        frame = uow.population.load(active_on=DAY)
+        matches = uow.batch.matches_on(DAY)
+    rules = prefilter.build_rules(frame, day=DAY)
+    row = {int(u): i for i, u in enumerate(frame.ids)}
+    i = np.array([row[m.user_a] for m in matches])
+    j = np.array([row[m.user_b] for m in matches])
+    # every delivered pair passes every prefilter both ways (own radii) and the 70 threshold
+    assert prefilter.mutual_mask(frame, rules, i, j).all()
+    assert min(m.final_score for m in matches) >= 70.0
+    per_user = np.bincount(np.concatenate([i, j]), minlength=len(frame))
+    caps = np.where(frame.tier == TIERS.index(Tier.PREMIUM), 50, 10)
+    assert (per_user <= caps).all()
+    # one notification per user with matches
+    assert sorted(n.user_id for n in notifier.sent) == sorted(set(frame.ids[np.flatnonzero(per_user)].tolist()))
+    # a second run of the same day changes nothing and sends nothing
+    again = run_daily_batch(app, day=DAY)
+    assert again.status == "already_done" and again.counts["matches"] == report.counts["matches"]
+    assert len(notifier.sent) == len(set(n.id for n in notifier.sent))
+    # the next day never re-delivers a pair
+    app.clock.advance(86400)  # type: ignore[attr-defined]
+    nxt = date(2026, 11, 26)
+    report2 = run_daily_batch(app, day=nxt)
+    with app.uow as uow:
+        first = {(m.user_a, m.user_b) for m in uow.batch.matches_on(DAY)}
+        second = {(m.user_a, m.user_b) for m in uow.batch.matches_on(nxt)}
+    assert report2.counts["excluded_pairs"] == len(first)
+    assert report2.counts["matches"] == len(second) and not first & second
+    app.close()
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_crash_after_any_stage_then_rerun_equals_uninterrupted(tmp_path: Path, sqlite_template: Path) -> None:
+    results = {}
+    for name in ("uninterrupted", *("crash-" + s for s in ("load", "vectors", "candidates", "analysis", "store",
+                                                           "cache", "notify"))):
+        path = tmp_path / f"{name}.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+        app = make_app(url)
+        simulate_and_store(app.uow, 600, 5, today=DAY)
+        notifier = RecordingNotifier()
+        app = make_app(url, notifier)
+        if name.startswith("crash-"):
+            stage = name.removeprefix("crash-")
+
+            def hook(done: str, stage: str = stage) -> None:
+                if done == stage:
+                    raise Crash(stage)
+
+            with pytest.raises(Crash):
+                run_daily_batch(app, day=DAY, after_stage=hook)
+            app.clock.advance(3600)  # type: ignore[attr-defined]  # the dead run's lock goes stale
+        report = run_daily_batch(app, day=DAY)
+        assert report.status == "done"
+        results[name] = (delivered(app), sorted(n.id for n in notifier.sent))
+        app.close()
+    base_matches, base_notes = results["uninterrupted"]
+    assert base_matches
+    for name, (matches, notes) in results.items():
+        assert matches == base_matches, name
+        assert len(notes) == len(set(notes)), f"{name}: a notification was sent twice"
+        # notifications sent before the crash plus after it are exactly the uninterrupted set
+        assert set(notes) == set(base_notes), name
+
+
+def test_second_concurrent_run_is_refused(populated: str) -> None:
+    app = make_app(populated)
+    with app.uow as uow:
+        uow.batch.acquire(DAY, "someone-else", NOW, stale_after_s=900)
+        uow.commit()
+    with pytest.raises(BatchLockedError):
+        run_daily_batch(app, day=DAY)
+    app.close()
+
+
+def test_blocked_pair_is_never_offered(populated: str) -> None:
+    app = make_app(populated)
+    run_daily_batch(app, day=DAY)
+    first = delivered(app)[0]
+    with app.uow as uow:
+        uow.blocks.add(Block(blocker=first[0], blocked=first[1], created_at=NOW))
+        uow.commit()
+        keys = uow.batch.excluded_pair_keys()
+    assert pair_keys(np.array([first[0]]), np.array([first[1]]))[0] in keys
+    app.close()
