@@ -134,3 +134,14 @@ def test_simulate_refuses_an_unusable_bank(tmp_path, capsys):
     assert perfectmatch.cli.main(["questionnaire", "simulate", "-n", "2", "--bank", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: question bank has") and "no_dimension" in err
+
+
+def test_take_can_change_the_previous_answer(tmp_path):
+    session_file = tmp_path / "s.json"
+    # marriage (importance 9), then ":b" to change it to casual (option 3, importance 6), then quit
+    result = _invoke(
+        ["--json", "questionnaire", "take", "--save", str(session_file)], input="1\n9\n:b\n3\n6\n:q\n"
+    )
+    assert result.exit_code == 0
+    saved = json.loads(session_file.read_text())
+    assert [(e["op"], e["value"]) for e in saved["events"]] == [("answer", "marriage"), ("change", "casual")]

@@ -139,6 +139,7 @@ def simulate_cmd(
 # -- take ---------------------------------------------------------------------------------------
 
 QUIT = ":q"
+BACK = ":b"
 
 
 def _show(err: Console, s: Session, q: Question) -> None:
@@ -205,7 +206,7 @@ def take_cmd(
     ] = None,
     strategy: Annotated[str, typer.Option(help="most_informative, fixed or random")] = "most_informative",
 ) -> None:
-    """Take the questionnaire in the terminal; type :q to stop (progress is saved after every answer)."""
+    """Take the questionnaire in the terminal; :b changes the previous answer, :q stops (saved after every answer)."""
     loaded = _bank(bank)
     if resume is not None:
         try:
@@ -218,7 +219,8 @@ def take_cmd(
     target = save or resume or Path("questionnaire-session.json")
     err = Console(stderr=True, highlight=False)
     err.print(
-        f"[bold]{loaded.title or 'Questionnaire'}[/bold] — type {QUIT} to stop; your answers are saved to {target}"
+        f"[bold]{loaded.title or 'Questionnaire'}[/bold] — {BACK} changes your previous answer, {QUIT} stops; "
+        f"answers are saved to {target}"
     )
     stopped = told = False
     while (q := session.next_question()) is not None:
@@ -228,6 +230,19 @@ def take_cmd(
         if raw is None or raw.strip() == QUIT:
             stopped = True
             break
+        change = raw.strip() == BACK
+        if change:
+            if not session.answers:
+                err.print("[yellow]Nothing to change yet.[/yellow]")
+                continue
+            q = loaded.question(session.answers[-1].question_id)
+            err.print("[yellow]Changing your previous answer:[/yellow]")
+            _show(err, session, q)
+            started = time.monotonic()
+            raw = _ask(">", default="")
+            if raw is None:
+                stopped = True
+                break
         seconds = time.monotonic() - started
         importance = None
         if q.wants_importance:
@@ -237,7 +252,10 @@ def take_cmd(
                 break
             importance = int(imp) if imp.strip().isdigit() else -1
         try:
-            session.answer(q.id, _parse(q, raw), importance=importance, seconds=seconds)
+            if change:
+                session.change_answer(q.id, _parse(q, raw), importance=importance, seconds=seconds)
+            else:
+                session.answer(q.id, _parse(q, raw), importance=importance, seconds=seconds)
         except InvalidAnswerError as exc:
             err.print(f"[red]{exc}[/red] — please try again")
             continue

@@ -208,3 +208,35 @@ def test_target_sd_skips_redundant_questions():
     assert short.redundant and n_short < n_full
     assert all(not (bank.question(q).critical or bank.question(q).high_importance) for q in short.redundant)
     assert np.all([s.sd <= 0.45 + 1e-9 for s in short.scores().values()])
+
+
+@pytest.mark.parametrize(
+    ("goal", "importance", "asked", "not_asked"),
+    [
+        ("marriage", 9, {"rc_commit_timeline", "rc_marriage_view", "rc_household"}, {"rc_casual_openness"}),
+        (
+            "long_term",
+            4,
+            {"rc_commit_timeline", "rc_household"},
+            {"rc_casual_openness", "rc_friend_activities"},
+        ),
+        ("casual", 6, {"rc_casual_openness", "rc_casual_frequency"}, {"rc_marriage_view", "rc_household"}),
+        (
+            "friendship",
+            5,
+            {"rc_friend_activities"},
+            {"rc_marriage_view", "rc_commit_timeline", "rc_household"},
+        ),
+        ("unsure", 5, {"rc_unsure_explore"}, {"rc_commit_timeline", "rc_household", "rc_casual_openness"}),
+    ],
+)
+def test_default_bank_branches_for_each_relationship_goal(goal, importance, asked, not_asked):
+    s = Session(default_bank(), strategy="fixed")
+    s.next_question()
+    s.answer("rc_goal", goal, importance=importance)
+    while (q := s.next_question()) is not None:
+        s.answer(q.id, _value(q))
+    answered = {a.question_id for a in s.answers}
+    assert asked <= answered
+    assert not (not_asked & answered)
+    assert s.completion().complete
