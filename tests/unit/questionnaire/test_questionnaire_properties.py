@@ -6,11 +6,13 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from _qbank_strategies import answer_value, valid_banks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perfectmatch.questionnaire import parse_bank
+from perfectmatch.errors import InvalidAnswerError, UnknownQuestionError
+from perfectmatch.questionnaire import QuestionType, parse_bank
 from perfectmatch.questionnaire.fatigue import FatigueConfig
 from perfectmatch.questionnaire.session import Session
 from perfectmatch.questionnaire.validation import validate
@@ -185,3 +187,54 @@ def test_validation_names_the_defect_in_every_broken_bank(data, defect, r):
     assert hits, (defect, [str(p) for p in problems])
     if qid is not None:
         assert any(p.question == qid for p in hits), [str(p) for p in hits]
+
+
+BAD = [
+    "unknown_option",
+    "importance_11",
+    "text_for_number",
+    "not_presented",
+    "unknown_question",
+    "bad_seconds",
+]
+
+
+@SETTINGS
+@given(valid_banks(), actions, st.sampled_from(BAD), st.data())
+def test_bad_answers_raise_typed_errors_and_leave_the_session_unchanged(data, acts, bad, draw):
+    bank = parse_bank(data)
+    _, s = run(bank, acts, strategy="fixed")
+    shown = s.present(2)
+    if not shown:
+        return
+    q = shown[0]
+    before = json.dumps(s.to_dict())
+    progress, scores = s.progress(), s.scores()
+    value: Any = answer_value(q, 1)
+    kwargs: dict[str, Any] = {}
+    qid = q.id
+    expected: type[Exception] = InvalidAnswerError
+    if bad == "unknown_option":
+        if not q.type.is_choice:
+            return
+        value = "no-such-option" if q.type is QuestionType.SINGLE else ["no-such-option"]
+    elif bad == "importance_11":
+        kwargs["importance"] = 11
+    elif bad == "text_for_number":
+        if q.type not in (QuestionType.LIKERT, QuestionType.NUMERIC):
+            return
+        value = "seven"
+    elif bad == "not_presented":
+        others = [x for x in bank.questions if x not in s.presented]
+        if not others:
+            return
+        qid = draw.draw(st.sampled_from(others))
+        value = answer_value(bank.question(qid), 1)
+    elif bad == "unknown_question":
+        qid, expected = "no-such-question", UnknownQuestionError
+    else:
+        kwargs["seconds"] = -3.0
+    with pytest.raises(expected):
+        s.answer(qid, value, **kwargs)
+    assert json.dumps(s.to_dict()) == before
+    assert s.progress() == progress and s.scores() == scores
