@@ -205,6 +205,9 @@ def take_cmd(
         ),
     ] = None,
     strategy: Annotated[str, typer.Option(help="most_informative, fixed or random")] = "most_informative",
+    target_sd: Annotated[
+        float | None, typer.Option(help="skip questions once their dimensions reach this posterior sd")
+    ] = None,
 ) -> None:
     """Take the questionnaire in the terminal; :b changes the previous answer, :q stops (saved after every answer)."""
     loaded = _bank(bank)
@@ -215,7 +218,7 @@ def take_cmd(
             raise InvalidInputError(f"{resume}: cannot read saved session: {exc}") from exc
         session = Session.from_dict(loaded, data)
     else:
-        session = Session(loaded, strategy=strategy)
+        session = Session(loaded, strategy=strategy, target_sd=target_sd)
     target = save or resume or Path("questionnaire-session.json")
     err = Console(stderr=True, highlight=False)
     err.print(
