@@ -1,9 +1,9 @@
 """Synthetic questionnaire answers: correlated latent dimension scores answer any question bank.
 
 The generative model mirrors the bank's own scoring convention (``questionnaire.models``): a
-question with loadings ``a_d`` and noise variance ``s2`` gets the response
-``y = sum_d a_d z_d + sqrt(s2) e`` (clipped to [-1, 1]), where ``z`` are the respondent's latent
-dimension scores and ``e`` is standard normal. The answer is then read off ``y`` generically:
+question with intercept ``b``, loadings ``a_d`` and noise variance ``s2`` gets the response
+``y = b + sum_d a_d z_d + sqrt(s2) e`` (clipped to [-1, 1]), where ``z`` are the respondent's
+latent dimension scores and ``e`` is standard normal. The answer is then read off ``y`` generically:
 
 * **Likert / numeric**: ``y`` rescaled linearly onto ``[min_value, max_value]``, rounded to whole
   numbers (numeric ranges under 20 wide: to one decimal).
@@ -158,7 +158,8 @@ def _prior(k: int, decay: float) -> np.ndarray:
 def _responses(rng: np.random.Generator, q: Any, traits: np.ndarray) -> np.ndarray:
     """``y`` in [-1, 1] for every user, shape ``(n,)``."""
     load = np.array([q.dimensions.get(Dimension(d), 0.0) for d in DIMENSIONS], dtype=traits.dtype)
-    y = traits @ load + np.float32(np.sqrt(q.noise)) * rng.standard_normal(traits.shape[0], dtype=np.float32)
+    noise = np.float32(np.sqrt(q.noise)) * rng.standard_normal(traits.shape[0], dtype=np.float32)
+    y = np.float32(getattr(q, "intercept", 0.0)) + traits @ load + noise
     return np.clip(y, -1.0, 1.0)
 
 

@@ -41,9 +41,9 @@ def _observed(q: Any, col: np.ndarray) -> np.ndarray:
 def score_dimensions(answers: AnswerMatrix, *, chunk: int = 50_000) -> np.ndarray:
     """Dimension scores 0-100 for every user, as ``questionnaire.scoring`` computes them, vectorised.
 
-    The questionnaire's linear-Gaussian model (prior ``N(0, I)``, ``y = a . theta + N(0, noise)``)
-    gives each user the posterior mean ``(I + sum a a^T / noise)^-1 sum a y / noise`` over the
-    answers with scale evidence; the score is ``100 * Phi(mean)``.
+    The questionnaire's linear-Gaussian model (prior ``N(0, I)``, ``y = b + a . theta + N(0, noise)``)
+    gives each user the posterior mean ``(I + sum a a^T / noise)^-1 sum a (y - b) / noise`` over
+    the answers with scale evidence; the score is ``100 * Phi(mean)``.
 
     Returns
     -------
@@ -57,6 +57,7 @@ def score_dimensions(answers: AnswerMatrix, *, chunk: int = 50_000) -> np.ndarra
     model = DimensionModel(answers.bank)
     cols = [answers.question_ids.index(q) for q in model.ids]
     load, noise = model.loadings, model.noise
+    intercept = np.asarray(getattr(model, "intercept", np.zeros(len(model.ids))), dtype=np.float64)
     outer = np.einsum("qj,qk->qjk", load, load) / noise[:, None, None]  # (q, 5, 5)
     scaled = load / noise[:, None]  # (q, 5)
     questions = [answers.bank.question(q) for q in model.ids]
@@ -68,7 +69,7 @@ def score_dimensions(answers: AnswerMatrix, *, chunk: int = 50_000) -> np.ndarra
         seen = ~np.isnan(y)
         y = np.where(seen, y, 0.0)
         precision = np.eye(len(DIMENSIONS))[None] + np.einsum("iq,qjk->ijk", seen.astype(np.float64), outer)
-        info = y @ scaled
+        info = (y - np.where(seen, intercept[None, :], 0.0)) @ scaled
         out[lo:lo + chunk] = np.linalg.solve(precision, info[:, :, None])[:, :, 0]
     return 100.0 * ndtr(out)
 
