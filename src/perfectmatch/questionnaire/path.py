@@ -10,7 +10,8 @@ Path semantics
 - A question is *allowed* when it is not answered, not skipped by a fired rule, not dropped by
   fatigue shortening and, if ``conditional``, activated by a fired rule's ``nextQuestions``.
 - Activated questions (``nextQuestions`` of fired rules, in order) are asked before the rest of the
-  current block; otherwise the selection strategy picks among the current block's allowed questions.
+  current block; otherwise the selection strategy picks among the current block's allowed questions
+  (during a fatigue episode, among its critical and high-importance questions first).
 - A skip is final: a question skipped once is never activated again.
 - The *possible* set (what may still be asked) is the least set containing the activated allowed
   questions, the allowed non-conditional questions of the current block and of later blocks whose
@@ -147,6 +148,15 @@ class PathState:
         if act:
             return act[:n]
         cands = self.candidates()
+        if not cands:
+            return []
+        if self.in_fatigue_episode:  # a tired respondent gets critical and high-importance questions first
+            first = [q for q in cands if self.c.priority[self.c.model.index[q]]]
+            rest = [q for q in cands if not self.c.priority[self.c.model.index[q]]]
+            return (self._rank(first, n) + self._rank(rest, n))[:n]
+        return self._rank(cands, n)
+
+    def _rank(self, cands: list[str], n: int) -> list[str]:
         if not cands:
             return []
         idx = [self.c.model.index[q] for q in cands]

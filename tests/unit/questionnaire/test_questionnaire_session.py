@@ -131,6 +131,8 @@ def test_fatigue_shortens_the_path_but_keeps_critical_and_high_importance_questi
     for qid in s.dropped:
         q = bank.question(qid)
         assert not q.critical and not q.high_importance
+    flags = [q.critical or q.high_importance for q in s.present(50)]
+    assert any(flags) and flags == sorted(flags, reverse=True)  # while tired, priority questions come first
     remaining = set(s.remaining_path())
     keep = {q.id for q in bank.questions.values() if (q.critical or q.high_importance) and not q.conditional}
     assert keep - {a.question_id for a in s.answers} - s.skipped <= remaining
