@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -96,27 +96,38 @@ def vectors_stage(ctx: BatchContext) -> dict[str, Any] | None:
     return {"vectors_built": built, "users_without_vector": int((~keep).sum())}
 
 
+class _RawAnswer(NamedTuple):
+    question_id: str
+    value: Any
+    importance: int
+    seconds: float | None
+
+
 def build_vectors(uow: Any, spec: Any, ids: np.ndarray, progress: Progress) -> VectorSet:
-    """Vectors for ``ids`` from their stored responses (users without a response are skipped)."""
+    """Vectors for ``ids`` from their stored responses (users without a response are skipped).
+
+    Raises ``UnknownQuestionError``/``InvalidAnswerError`` naming the question when a stored answer
+    does not fit the current bank.
+    """
     layout = spec.layout
-    rows_v, rows_i, texts, got = [], [], [], []
-    for i, resp in enumerate(uow.responses.find_many([int(x) for x in ids])):
-        values, importance = layout.to_row(resp.answers)
-        rows_v.append(values)
-        rows_i.append(importance)
-        texts.append(" ".join(t for t in resp.open_texts.values() if t))
-        got.append((resp.user_id, len([t for t in resp.open_texts.values() if t])))
-        if i % 1000 == 999:
-            progress.advance("vectors", 1000)
-    if not got:
+    raw = uow.population.raw_responses([int(x) for x in ids])
+    if not raw:
         return VectorSet(spec.version, np.zeros(0, np.int64), np.zeros((0, spec.dim), np.float32),
                          np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
-    values = np.vstack(rows_v)
-    feats, imp = layout.encode_matrix(values, np.vstack(rows_i))
-    n_texts = np.array([n for _, n in got])
+    values = np.full((len(raw), len(layout.question_ids)), np.nan)
+    importance = np.full_like(values, np.nan)
+    texts, n_texts = [], np.zeros(len(raw), dtype=np.int64)
+    for row, (_, answers, open_texts) in enumerate(raw):
+        values[row], importance[row] = layout.to_row([_RawAnswer(*a) for a in answers])
+        filled = [t for t in open_texts.values() if t]
+        texts.append(" ".join(filled))
+        n_texts[row] = len(filled)
+        if row % 1000 == 999:
+            progress.advance("vectors", 1000)
+    feats, imp = layout.encode_matrix(values, importance)
     return VectorSet(
         version=spec.version,
-        ids=np.array([u for u, _ in got], dtype=np.int64),
+        ids=np.array([u for u, _, _ in raw], dtype=np.int64),
         vecs=spec.build(feats, texts),
         importance=imp,
         completeness=completeness(values, n_texts),

@@ -108,6 +108,10 @@ class PopulationRepository(Protocol):
         """Load users (only those active on ``active_on`` if given) with profiles and preferences."""
         ...
 
+    def raw_responses(self, ids: Sequence[int]) -> list[tuple[int, list[list[Any]], dict[str, str]]]:
+        """Stored responses of ``ids`` as plain data: ``(user_id, answer rows, open_texts)``."""
+        ...
+
 
 class VectorMatrix(Protocol):
     """Profile vectors of many users as one float32 matrix."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ def parse_document(text: str, *, source: str = "<string>", fmt: str = "json") ->
     try:
         if fmt in ("yaml", "yml"):
             return yaml.safe_load(text)
-        return json5.loads(text)
+        try:  # plain JSON parses ~50x faster with the stdlib; json5 handles comments and the rest
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return json5.loads(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

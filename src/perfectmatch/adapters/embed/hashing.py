@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Sequence
 
@@ -34,6 +35,7 @@ class HashingEmbedder:
         self.dim = dim
         self._n = char_ngrams
         self.version = f"hashing-v1-d{dim}-c{char_ngrams}"
+        self._memo: dict[str, tuple[int, float]] = {}
 
     def _features(self, text: str) -> dict[str, float]:
         words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
@@ -49,15 +51,28 @@ class HashingEmbedder:
             counts[key] = counts.get(key, 0.0) + 1.0
         return counts
 
+    def _bucket(self, feat: str) -> tuple[int, float]:
+        """Bucket and sign of a feature (memoised: vocabularies repeat across users)."""
+        hit = self._memo.get(feat)
+        if hit is None:
+            h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
+            hit = (h % self.dim, 1.0 if h >> 63 else -1.0)
+            if len(self._memo) < 1_000_000:
+                self._memo[feat] = hit
+        return hit
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Shape ``(len(texts), dim)`` float32; empty or stop-word-only texts give a zero row."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
         for row, text in enumerate(texts):
             for feat, count in self._features(text or "").items():
-                h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
-                sign = 1.0 if h >> 63 else -1.0
-                out[row, h % self.dim] += sign * (1.0 + np.log(count)) if count >= 1 else sign * count
-            norm = float(np.linalg.norm(out[row]))
-            if norm > 0:
-                out[row] /= norm
-        return out
+                col, sign = self._bucket(feat)
+                rows.append(row)
+                cols.append(col)
+                vals.append(sign * (1.0 + math.log(count)) if count >= 1 else sign * count)
+        out = np.zeros((len(texts), self.dim), dtype=np.float64)
+        np.add.at(out, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)), vals)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)

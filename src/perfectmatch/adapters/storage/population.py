@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, insert, select
@@ -142,6 +143,18 @@ class SqlPopulationRepository:
             source=np.array(cols[16], dtype=object),
             source_id=np.array(cols[17], dtype=object),
         )
+
+
+    def raw_responses(self, ids: Sequence[int]) -> list[tuple[int, list[list[Any]], dict[str, str]]]:
+        """``(user_id, [[question_id, value, importance, seconds], ...], open_texts)`` for ``ids``,
+        as stored (no model validation: the batch's fast path for encoding many users)."""
+        r = s.responses
+        out: list[tuple[int, list[list[Any]], dict[str, str]]] = []
+        for lo in range(0, len(ids), CHUNK):
+            chunk = [int(i) for i in ids[lo : lo + CHUNK]]
+            stmt = select(r.c.user_id, r.c.answers, r.c.open_texts).where(r.c.user_id.in_(chunk))
+            out.extend((int(u), a, t) for u, a, t in self._conn.execute(stmt))
+        return out
 
 
 class SqlVectorMatrix:
