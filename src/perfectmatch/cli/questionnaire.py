@@ -179,10 +179,12 @@ def _parse(q: Question, raw: str) -> Any:
     return raw
 
 
-def _ask(text: str, *, default: str) -> str | None:
+def _ask(text: str, *, default: str, suffix: str = ": ") -> str | None:
     """One line from the user; ``None`` at end of input (treated like :q)."""
     try:
-        return str(typer.prompt(text, default=default, show_default=bool(default), err=True))
+        return str(
+            typer.prompt(text, default=default, show_default=bool(default), err=True, prompt_suffix=suffix)
+        )
     except typer.Abort:
         return None
 
@@ -229,7 +231,7 @@ def take_cmd(
     while (q := session.next_question()) is not None:
         _show(err, session, q)
         started = time.monotonic()
-        raw = _ask(">", default="")
+        raw = _ask(">", default="", suffix=" ")
         if raw is None or raw.strip() == QUIT:
             stopped = True
             break
@@ -242,7 +244,7 @@ def take_cmd(
             err.print("[yellow]Changing your previous answer:[/yellow]")
             _show(err, session, q)
             started = time.monotonic()
-            raw = _ask(">", default="")
+            raw = _ask(">", default="", suffix=" ")
             if raw is None:
                 stopped = True
                 break
@@ -271,14 +273,22 @@ def take_cmd(
             told = True
     _save(session, target)
     report = session.completion()
-    result = {
+    st = state(ctx)
+    scores = session.scores()
+    result: dict[str, Any] = {
         "session_file": str(target),
         "stopped": stopped,
         "complete": report.complete,
         "progress": round(session.progress().fraction, 3),
-        "criteria": {c.name: {"met": c.met, "detail": c.detail} for c in report.criteria},
-        "scores": {
-            d.value: {"score": round(s.score, 1), "sd": round(s.sd, 3)} for d, s in session.scores().items()
-        },
     }
-    emit(result, as_json=state(ctx).json, title="questionnaire")
+    if st.json:
+        result["criteria"] = {c.name: {"met": c.met, "detail": c.detail} for c in report.criteria}
+        result["scores"] = {
+            d.value: {"score": round(x.score, 1), "sd": round(x.sd, 3)} for d, x in scores.items()
+        }
+    else:
+        for c in report.criteria:
+            result[c.name] = ("met - " if c.met else "not met - ") + c.detail
+        for d, x in scores.items():
+            result[f"score {d.value}"] = f"{x.score:.0f} (90% interval {x.low:.0f}-{x.high:.0f})"
+    emit(result, as_json=st.json, title="questionnaire")
