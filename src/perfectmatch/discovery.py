@@ -99,3 +99,15 @@ def match_details(app: Any, viewer: UserId, other: UserId) -> dict[str, Any]:
         "ai_score": match.ai_score, "source": match.source.value, "day": match.day.isoformat(),
         "tier_view": "premium" if premium else "basic", "insight": content,
     }
+
+
+def top_matches(app: Any, day: date, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The best-scoring matches delivered on ``day`` with both users' names (for operators and demos)."""
+    with app.uow as uow:
+        best = sorted(uow.batch.matches_on(day), key=lambda m: -m.final_score)[:limit]
+        profiles = {p.user_id: p for p in uow.profiles.find_many([u for m in best for u in (m.user_a, m.user_b)])}
+    return [
+        {"user_a": m.user_a, "name_a": profiles[m.user_a].display_name, "user_b": m.user_b,
+         "name_b": profiles[m.user_b].display_name, "score": m.final_score, "source": m.source.value}
+        for m in best
+    ]

@@ -60,6 +60,22 @@ def list_cmd(
     emit(views if views else {"user": user_id, "matches": 0}, as_json=st.json, title=f"matches of user {user_id}")
 
 
+@matches_app.command("top")
+def top_cmd(
+    ctx: typer.Context,
+    day: Annotated[
+        datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="UTC day (default today)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="how many")] = 10,
+) -> None:
+    """The day's best matches, with both users' ids (pick one for ``matches list``)."""
+    from perfectmatch.discovery import top_matches
+
+    st = state(ctx)
+    rows = top_matches(st.app, _day(day, st), limit=limit)
+    emit(rows or {"matches": 0}, as_json=st.json, title="best matches")
+
+
 @matches_app.command("show")
 def show_cmd(
     ctx: typer.Context,
