@@ -239,15 +239,22 @@ def exact_survivors(
     rows, so that each matrix product is large enough for BLAS to be efficient.
     """
     _check(frame, vecs, rules, k)
-    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query)
+    symmetric = rows is None
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric)
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     eps = _margin(vecs)
     out_r, out_c, out_s = [], [], []
-    for pos, tpos in units:
+    for pos, tpos, unit_stop in units:
         r, c, s32 = side.preselect(pos, tpos, threshold - eps)
         qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
         ok = _exact_rest(frame, rules, qi, tj)
         qi, tj, s32 = qi[ok], tj[ok], s32[ok]
+        if symmetric:
+            # targets outside the unit also get the entry (their unit skipped this block pair);
+            # targets inside it appear as queries of this same product
+            back = tpos[c][ok] >= unit_stop
+            qi, tj, s32 = np.concatenate([qi, tj[back]]), np.concatenate([tj, qi[back]]), np.concatenate(
+                [s32, s32[back]])
         if k is not None:
             keep = _prune_below_kth(qi, s32, k, 2 * eps)
             qi, tj = qi[keep], tj[keep]
@@ -257,7 +264,10 @@ def exact_survivors(
         out_r.append(qi)
         out_c.append(tj)
         out_s.append(s)
-    return _concat(out_r, out_c, out_s)
+    r, c, s = _concat(out_r, out_c, out_s)
+    if symmetric:
+        r, c, s, _ = top_k_triples(r, c, s, k=k)
+    return r, c, s
 
 
 def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np.ndarray) -> np.ndarray:
@@ -271,10 +281,14 @@ def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np
 
 def _work_units(
     frame: PopulationFrame, rules: PairRules, rows: np.ndarray | None, cell_km: float, age_band: int,
-    min_query: int,
-) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray]]]:
-    """The partition and, per unit of work, the sorted positions of its query rows and of the rows of
-    every block compatible with one of its blocks."""
+    min_query: int, *, symmetric: bool = False,
+) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray, int]]]:
+    """The partition and, per unit of work, the sorted positions of its query rows, those of the rows
+    of every block compatible with one of its blocks, and where the unit's own positions end.
+
+    With ``symmetric`` every query row is in some unit and only target blocks from the unit's first
+    block on are listed: each unordered compatible block pair is then covered once (or twice inside
+    one unit), and the caller credits entries to both sides."""
     n = len(frame)
     blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
     is_query = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), _query_rows(n, rows))
@@ -284,14 +298,16 @@ def _work_units(
     qb, tb = block_pairs(blocks, np.flatnonzero(q_in_block > 0))
     first = np.searchsorted(qb, np.arange(len(blocks) + 1))
 
-    def units() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def units() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         for lo, hi in _units(blocks, q_in_block, min_query):
             pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
             if rows is not None:
                 pos = pos[is_query[blocks.rows[pos]]]
             targets = np.unique(tb[first[lo] : first[hi]])
+            if symmetric:
+                targets = targets[targets >= lo]
             if pos.size and targets.size:
-                yield pos, _ranges(blocks.start[targets], blocks.stop[targets])
+                yield pos, _ranges(blocks.start[targets], blocks.stop[targets]), int(blocks.stop[hi - 1])
 
     return blocks, units()
 
@@ -310,13 +326,17 @@ def pool_sizes(
     n = len(frame)
     if rules.ages.shape != (n,):
         raise InvalidInputError(f"rules were built for {rules.ages.shape[0]} users, the frame has {n}")
-    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query)
+    symmetric = rows is None
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric)
     side = _SortedSide.of(frame, None, rules, blocks.rows)
     counts = np.zeros(n, dtype=np.int64)
-    for pos, tpos in units:
+    for pos, tpos, unit_stop in units:
         r, c, _ = side.preselect(pos, tpos, None)
         qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
-        counts += np.bincount(qi[_exact_rest(frame, rules, qi, tj)], minlength=n)
+        ok = _exact_rest(frame, rules, qi, tj)
+        counts += np.bincount(qi[ok], minlength=n)
+        if symmetric:
+            counts += np.bincount(tj[ok & (tpos[c] >= unit_stop)], minlength=n)
     return counts
 
 
@@ -366,9 +386,13 @@ class _SortedSide:
 
 def _prune_below_kth(rows: np.ndarray, sims: np.ndarray, k: int, slack: float) -> np.ndarray:
     """Mask of entries that can still be in their row's top ``k``: not more than ``slack`` below the
-    row's ``k``-th largest value. ``rows`` must be sorted; rows with at most ``k`` entries keep all."""
+    row's ``k``-th largest value. Rows with at most ``k`` entries keep all."""
     keep = np.ones(rows.size, dtype=bool)
     if rows.size <= k:
+        return keep
+    if (rows[1:] < rows[:-1]).any():
+        order = np.argsort(rows, kind="stable")
+        keep[order] = _prune_below_kth(rows[order], sims[order], k, slack)
         return keep
     start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     counts = np.diff(np.append(start, rows.size))
