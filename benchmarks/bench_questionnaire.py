@@ -1,6 +1,6 @@
 """Questionnaire engine: most-informative vs fixed vs random order on simulated respondents, and time per step.
 
-    python benchmarks/bench_questionnaire.py --respondents 300 [--target-sd 0.45] [--json]
+    python benchmarks/bench_questionnaire.py --respondents 300 [--target-sd 0.45] [--encode-users 1000000] [--json]
 
 Three parts, each printed as rows per bank and strategy:
 
@@ -12,6 +12,7 @@ Three parts, each printed as rows per bank and strategy:
    dimensions' posterior sd reaches the target; reports questions asked and the RMSE reached.
 3. **Time per step** (present the next question + record the answer) on a 200-question bank,
    min of 5 repeats, and the cost of computing progress on demand.
+4. Optionally (``--encode-users N``) the time ``FeatureLayout.encode_matrix`` takes for N users.
 
 Banks: ``default`` (the shipped bank: blocks constrain the order, so selection only reorders
 within a block) and ``flat200`` (one block of 200 seeded synthetic Likert items, 40 per dimension,
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 
-from perfectmatch.questionnaire import Bank, default_bank, parse_bank
+from perfectmatch.questionnaire import Bank, FeatureLayout, QuestionType, default_bank, parse_bank
 from perfectmatch.questionnaire.respondents import make_respondents
 from perfectmatch.questionnaire.session import Session
 
@@ -120,13 +121,45 @@ def time_per_step(bank: Bank, strategy: str, repeats: int = 5) -> tuple[float, f
     return best_step, best_progress
 
 
+def encode_seconds(n: int, seed: int = 0) -> tuple[float, int]:
+    """Seconds to encode ``n`` random users of the default bank (30 % unanswered), min of 3; and the width."""
+    bank = default_bank()
+    layout = FeatureLayout.from_bank(bank)
+    rng = np.random.default_rng(seed)
+    values = np.full((n, len(layout.question_ids)), np.nan)
+    for j, qid in enumerate(layout.question_ids):
+        q = bank.question(qid)
+        if q.type is QuestionType.SINGLE:
+            values[:, j] = rng.integers(0, len(q.options), n)
+        elif q.type is QuestionType.MULTIPLE:
+            values[:, j] = rng.integers(0, 2 ** len(q.options), n)
+        else:
+            lo, hi = q.bounds
+            values[:, j] = rng.integers(int(lo), int(hi) + 1, n)
+    values[rng.random(values.shape) < 0.3] = np.nan
+    importance = np.where(np.isnan(values), np.nan, rng.integers(1, 11, values.shape))
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        layout.encode_matrix(values, importance)
+        best = min(best, time.perf_counter() - t0)
+    return best, layout.dim
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--respondents", type=int, default=300)
     ap.add_argument("--target-sd", type=float, default=0.45)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--encode-users", type=int, default=0, help="also time FeatureLayout.encode_matrix")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.encode_users:
+        seconds, dim = encode_seconds(args.encode_users, args.seed)
+        print(
+            f"encode_matrix: {args.encode_users} users x {dim} features in {seconds:.2f} s "
+            f"({args.encode_users / seconds:,.0f} users/s)"
+        )
     banks = {"default": default_bank(), "flat200": flat_bank(200, seed=args.seed)}
     rows = []
     for name, bank in banks.items():
