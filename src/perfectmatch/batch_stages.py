@@ -114,21 +114,23 @@ def build_vectors(uow: Any, spec: Any, ids: np.ndarray, progress: Progress) -> V
     if not raw:
         return VectorSet(spec.version, np.zeros(0, np.int64), np.zeros((0, spec.dim), np.float32),
                          np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
-    values = np.full((len(raw), len(layout.question_ids)), np.nan)
+    n = len(raw)
+    values = np.full((n, len(layout.question_ids)), np.nan)
     importance = np.full_like(values, np.nan)
-    texts, n_texts = [], np.zeros(len(raw), dtype=np.int64)
+    texts: dict[str, list[str | None]] = {}
+    n_texts = np.zeros(n, dtype=np.int64)
     for row, (_, answers, open_texts) in enumerate(raw):
         values[row], importance[row] = layout.to_row([_RawAnswer(*a) for a in answers])
-        filled = [t for t in open_texts.values() if t]
-        texts.append(" ".join(filled))
-        n_texts[row] = len(filled)
+        for key, text in open_texts.items():
+            texts.setdefault(key, [None] * n)[row] = text
+            n_texts[row] += bool(text)
         if row % 1000 == 999:
             progress.advance("vectors", 1000)
     feats, imp = layout.encode_matrix(values, importance)
     return VectorSet(
         version=spec.version,
         ids=np.array([u for u, _, _ in raw], dtype=np.int64),
-        vecs=spec.build(feats, texts),
+        vecs=spec.build(feats, spec.embed_answers(texts, n)),
         importance=imp,
         completeness=completeness(values, n_texts),
     )

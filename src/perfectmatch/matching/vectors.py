@@ -23,7 +23,7 @@ stored under another version are stale and are rebuilt (``VectorSet`` carries th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,15 +87,30 @@ class VectorSpec:
     def dim(self) -> int:
         return self.layout.dim + self.embedder.dim
 
-    def build(self, features: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """Vectors from encoded features ``(n, layout.dim)`` and one text per user.
+    def embed_answers(self, columns: Mapping[str, Sequence[str | None]], n: int) -> np.ndarray:
+        """The text block input: per user, the sum of the embeddings of their open answers.
+
+        ``columns`` maps each open question to its ``n`` answers (``None``/empty = unanswered).
+        Each distinct answer is embedded once, so repeated answers cost nothing.
+        """
+        out = np.zeros((n, self.embedder.dim), dtype=np.float32)
+        for key, col in columns.items():
+            if len(col) != n:
+                raise ValueError(f"open question {key!r} has {len(col)} answers for {n} users")
+            uniq, inverse = np.unique(np.array([c or "" for c in col], dtype=object), return_inverse=True)
+            out += self.embedder.embed([str(u) for u in uniq])[inverse]
+        return out
+
+    def build(self, features: np.ndarray, text_vecs: np.ndarray) -> np.ndarray:
+        """Vectors from encoded features ``(n, layout.dim)`` and text inputs ``(n, embedder.dim)``
+        (``embed_answers``).
 
         Returns shape ``(n, dim)`` float32 with unit rows (a user with no answers at all gets a
         zero row, which matches nobody).
         """
         n = features.shape[0]
-        if len(texts) != n:
-            raise ValueError(f"{len(texts)} texts for {n} users")
+        if text_vecs.shape != (n, self.embedder.dim):
+            raise ValueError(f"text vectors have shape {text_vecs.shape}, expected {(n, self.embedder.dim)}")
         feats = features.astype(np.float32, copy=True)
         for start, width in self._groups:
             block = feats[:, start : start + width]
@@ -104,7 +119,7 @@ class VectorSpec:
         out = np.zeros((n, self.dim), dtype=np.float32)
         weights = self.weights
         for name, sl in self.slices.items():
-            block = feats[:, sl] if name != TEXT_BLOCK else self.embedder.embed(list(texts))
+            block = feats[:, sl] if name != TEXT_BLOCK else text_vecs
             norms = np.linalg.norm(block, axis=1, keepdims=True)
             unit = np.divide(block, norms, out=np.zeros_like(block), where=norms > 0)
             out[:, sl] = unit * np.float32(np.sqrt(weights[name]))

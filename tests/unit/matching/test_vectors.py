@@ -37,8 +37,8 @@ def random_answers(rng: np.random.Generator, n: int) -> np.ndarray:
 def test_rows_are_unit_and_dot_is_weighted_block_cosine(seed: int, n: int) -> None:
     rng = np.random.default_rng(seed)
     feats, _ = LAYOUT.encode_matrix(random_answers(rng, n))
-    texts = [rng.choice(["I love hiking and dogs", "opera and wine", ""]) for _ in range(n)]
-    vecs = SPEC.build(feats, texts)
+    texts = [str(rng.choice(["I love hiking and dogs", "opera and wine", ""])) for _ in range(n)]
+    vecs = SPEC.build(feats, SPEC.embed_answers({"o1": texts}, n))
     norms = np.linalg.norm(vecs, axis=1)
     assert np.allclose(norms[norms > 0], 1.0, atol=1e-5)
     full = np.array([bool(t) for t in texts])  # every block present when the text is non-empty
@@ -53,7 +53,7 @@ def test_identical_answers_are_identical_vectors_and_empty_is_zero() -> None:
     rng = np.random.default_rng(0)
     answers = random_answers(rng, 1)
     feats, _ = LAYOUT.encode_matrix(np.vstack([answers, answers, np.full_like(answers, np.nan)]))
-    vecs = SPEC.build(feats, ["same words", "same words", ""])
+    vecs = SPEC.build(feats, SPEC.embed_answers({"o1": ["same words", "same words", None]}, 3))
     assert np.isclose(vecs[0] @ vecs[1], 1.0, atol=1e-5)
     assert not vecs[2].any()
     assert set(SPEC.slices) == {"RC", "CS", "EI", "LC", "CV", TEXT_BLOCK}
@@ -69,3 +69,12 @@ def test_completeness_and_threshold() -> None:
     values = np.array([[1.0, 2.0], [np.nan, np.nan]])
     np.testing.assert_allclose(completeness(values, np.array([3, 0])), [1.0, 0.8])
     assert np.isclose(cosine_threshold(0.65), 0.3)
+
+
+def test_text_block_is_the_sum_of_answer_embeddings() -> None:
+    cols = {"o1": ["hiking with dogs", "opera", None], "o2": ["beach days", None, None]}
+    got = SPEC.embed_answers(cols, 3)
+    emb = SPEC.embedder.embed
+    np.testing.assert_allclose(got[0], emb(["hiking with dogs"])[0] + emb(["beach days"])[0], atol=1e-6)
+    np.testing.assert_allclose(got[1], emb(["opera"])[0], atol=1e-6)
+    assert not got[2].any()
