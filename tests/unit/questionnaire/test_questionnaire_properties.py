@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import json
 from typing import Any
 
@@ -18,7 +19,12 @@ from perfectmatch.questionnaire.session import Session
 from perfectmatch.questionnaire.validation import validate
 
 FATIGUE = FatigueConfig(window=4, baseline_answers=3, min_answers=4)  # small banks: detect fatigue early
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# More examples for a deeper run: QUESTIONNAIRE_EXAMPLES=1000 pytest tests/unit/questionnaire
+SETTINGS = settings(
+    max_examples=int(os.environ.get("QUESTIONNAIRE_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 actions = st.lists(
     st.tuples(
