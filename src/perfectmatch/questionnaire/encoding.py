@@ -49,7 +49,7 @@ class _Column:
     hi: float = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FeatureLayout:
     """Where each question's features sit in the vector; build it with ``FeatureLayout.from_bank``.
 
