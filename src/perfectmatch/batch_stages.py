@@ -159,11 +159,17 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
 
 
 # -------------------------------------------------------------------------------------- analysis
-def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 65_536) -> dict[str, np.ndarray]:
+    """Per-block similarity ``(1 + cos) / 2`` of frame-row pairs, computed in chunks (bounded memory)."""
     vs = ctx.vectors
     assert vs is not None
-    cos = ctx.app.vector_spec.block_cosines(vs.vecs[a], vs.vecs[b])
-    return {name: (1.0 + c) / 2.0 for name, c in cos.items()}
+    spec = ctx.app.vector_spec
+    out = {name: np.empty(a.size, dtype=np.float32) for name in spec.slices}
+    for lo in range(0, a.size, chunk):
+        cos = spec.block_cosines(vs.vecs[a[lo : lo + chunk]], vs.vecs[b[lo : lo + chunk]])
+        for name, c in cos.items():
+            out[name][lo : lo + chunk] = (1.0 + c) / 2.0
+    return out
 
 
 def shortlist(ctx: BatchContext) -> np.ndarray:
@@ -189,6 +195,9 @@ def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
     """Analyse shortlisted pairs in chunks; each chunk's insights are committed before the next."""
     app, day, frame = ctx.app, ctx.day, ctx.frame
     assert ctx.pairs is not None and frame is not None and ctx.vectors is not None
+    if not app.settings.matching.ai_stage:
+        ctx.ai_description = "none (vector-only scores)"
+        return None if "analysis" in ctx.done else {"pairs_analysed": 0}
     a, b, cos = ctx.pairs
     chosen = shortlist(ctx)
     with app.uow as uow:
@@ -268,9 +277,15 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     sims = _block_similarities(ctx, a, b)
     dims = {d.value: sims[d.value] for d in DIMENSIONS}
     vector = scoring.reciprocal_scores(dims, vs.importance[a], vs.importance[b], text=sims[TEXT_BLOCK])
-    keys = [pair_id(ctx.day, int(ids[x]), int(ids[y])) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
-    ai = np.array([ctx.analyses[k]["score"] if k in ctx.analyses else np.nan for k in keys], dtype=np.float64)
-    ai_source = [ctx.analyses[k]["source"] if k in ctx.analyses else None for k in keys]
+    ai = np.full(a.size, np.nan)
+    ai_source: list[str | None] = [None] * a.size
+    analysed: dict[int, str] = {}
+    if ctx.analyses:  # map stored insights to pair positions through integer pair keys
+        position = {int(k): m for m, k in enumerate(pair_keys(ids[a], ids[b]))}
+        for insight_id, row in ctx.analyses.items():
+            m = position.get(int(pair_keys(np.array([row["user_a"]]), np.array([row["user_b"]]))[0]))
+            if m is not None:
+                ai[m], ai_source[m], analysed[m] = row["score"], row["source"], insight_id
     final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
     caps = np.where(frame.tier == TIERS.index(Tier.PREMIUM), cfg.premium_daily_cap, cfg.free_daily_cap)
     new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
@@ -282,8 +297,7 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
         Match(
             user_a=int(min(ids[a[k]], ids[b[k]])), user_b=int(max(ids[a[k]], ids[b[k]])), day=ctx.day,
             vector_score=round(float(vector[k]), 6), ai_score=None if np.isnan(ai[k]) else float(ai[k]),
-            final_score=round(float(final[k]), 3), source=ScoreSource(source[k]),
-            insight_id=keys[k] if keys[k] in ctx.analyses else None,
+            final_score=round(float(final[k]), 3), source=ScoreSource(source[k]), insight_id=analysed.get(k),
         )
         for k in chosen.tolist()
     ]

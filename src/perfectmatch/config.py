@@ -35,6 +35,7 @@ class MatchingSettings(BaseModel):
     new_user_days: int = Field(default=7, ge=0, description="first-week visibility boost")
     min_pool: int = Field(default=20, ge=0, description="expand the radius when fewer candidates pass")
     max_radius_km: float = Field(default=200.0, gt=0)
+    ai_stage: bool = Field(default=True, description="false: vector-only scores, no AI analysis stage")
     ai_shortlist_factor: int = Field(default=2, ge=1, description="AI analyses each user's best cap x this pairs")
     mode: Literal["exact", "approx"] = "exact"
     assignment: Literal["greedy", "global"] = "global"
