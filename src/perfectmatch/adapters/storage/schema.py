@@ -255,4 +255,16 @@ analysis_queue = Table(
     Column("enqueued_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(300)),
+    Column("payload", JSON),  # the questionnaire data to analyse (latest wins)
+    Column("claimed_until", Float, nullable=False, server_default="0"),  # unix seconds of the lease
+)
+
+profile_insights = Table(
+    "profile_insights",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("summary", Text, nullable=False),
+    Column("key_traits", JSON, nullable=False),
+    Column("source", String(12), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
