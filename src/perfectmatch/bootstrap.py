@@ -87,6 +87,15 @@ class App:
         return plan_providers(self.settings.ai).primary is not None
 
     @cached_property
+    def analysis_queue(self) -> Any:
+        """Durable queue of profile analyses requested while the AI was unavailable."""
+        if "analysis_queue" in self.extras:
+            return self.extras["analysis_queue"]
+        from perfectmatch.adapters.storage.queue import SqlAnalysisQueue
+
+        return SqlAnalysisQueue(self.engine, self.clock)
+
+    @cached_property
     def notifier(self) -> Notifier:
         if "notifier" in self.extras:
             return self.extras["notifier"]  # type: ignore[no-any-return]
@@ -140,7 +149,7 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
         upgrade(engine)
     cache = overrides.pop("cache") if "cache" in overrides else make_cache(settings.cache, clock)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
-    extras = {k: overrides.pop(k) for k in ("analyzer", "embedder", "notifier") if k in overrides}
+    extras = {k: overrides.pop(k) for k in ("analyzer", "embedder", "notifier", "analysis_queue") if k in overrides}
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
     return App(settings=settings, engine=engine, clock=clock, cache=cache, rng=rng, extras=extras)
