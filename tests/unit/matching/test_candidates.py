@@ -101,3 +101,15 @@ def test_shape_errors_name_the_problem() -> None:
         exact_candidates(frame, rng.normal(size=(4, 3)).astype(np.float32), rules, k=2)
     with pytest.raises(InvalidInputError, match="k must be"):
         exact_candidates(frame, rng.normal(size=(5, 3)).astype(np.float32), rules, k=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9), st.sampled_from([0.5, 0.5 + 1e-12, 0.7, -0.2, 1.0])),
+                max_size=60, unique_by=lambda t: (t[0], t[1])))
+def test_fast_row_order_equals_lexsort(entries: list) -> None:
+    from perfectmatch.matching.candidates import _row_best_first
+
+    rows = np.array([e[0] for e in entries], dtype=np.int64)
+    cols = np.array([e[1] for e in entries], dtype=np.int64)
+    sims = np.array([e[2] for e in entries], dtype=np.float64)
+    assert _row_best_first(rows, cols, sims).tolist() == np.lexsort((cols, -sims, rows)).tolist()
