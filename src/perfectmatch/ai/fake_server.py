@@ -139,6 +139,7 @@ class FakeOpenAIServer:
         self.by_payload = Counter[str]()
         self.answered_pairs = Counter[str]()
         self.log: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of every request, in arrival order
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -325,6 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         path = self.path.split("?")[0].rstrip("/")
         with fake._lock:
+            fake.arrivals.append(time.monotonic())
             fake.requests[path] += 1
             if fake.keep_log and len(fake.log) < fake.keep_log:
                 fake.log.append({"path": path, "body": body, "raw": raw})

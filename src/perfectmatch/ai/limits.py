@@ -10,8 +10,9 @@ from collections.abc import Callable
 class RateLimiter:
     """Two token buckets (requests and tokens) refilled continuously; ``0`` disables a limit.
 
-    ``burst_s`` seconds of rate may be spent at once. A request larger than the token bucket is let
-    through when the bucket is full, so a big prompt can never wait forever.
+    ``burst_s`` seconds of rate may be spent at once; the default ``0`` paces requests evenly, so any
+    60-second window holds at most ``rpm + 1`` requests. A request larger than the token bucket
+    goes when the bucket is full and leaves it in debt, so later requests wait until it is repaid.
     """
 
     def __init__(
@@ -19,7 +20,7 @@ class RateLimiter:
         rpm: float = 0,
         tpm: float = 0,
         *,
-        burst_s: float = 2.0,
+        burst_s: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -59,7 +60,7 @@ class RateLimiter:
             with self._lock:
                 self._refill()
                 need = self._wait_needed(tokens)
-                if need <= 0:
+                if need <= 1e-6:  # float dust: a microsecond early is on time
                     if self.rpm > 0:
                         self._req -= 1
                     if self.tpm > 0:

@@ -76,3 +76,23 @@ def test_cost_and_budget() -> None:
     s = acc.summary("openai")
     assert s.usage["match_analysis"]["openai"]["failures"] == 1 and s.total_requests == 3
     assert 'perfectmatch_ai_requests_total{type="match_analysis",provider="openai"} 2' in acc.metrics_text()
+
+
+def test_paced_limiter_never_exceeds_rpm_in_any_minute() -> None:
+    ft = FakeTime()
+    lim = RateLimiter(rpm=600, monotonic=ft.monotonic, sleep=ft.sleep)
+    stamps = []
+    for i in range(1500):
+        lim.acquire()
+        stamps.append(ft.t)
+        ft.t += (i % 7) * 0.03  # callers arrive unevenly
+    j = 0
+    for i, t in enumerate(stamps):
+        while stamps[j] <= t - 60:
+            j += 1
+        assert i - j + 1 <= 601
+    eager = RateLimiter(rpm=600, monotonic=ft.monotonic, sleep=ft.sleep)
+    start = ft.t
+    for _ in range(601):
+        eager.acquire()
+    assert 59.9 <= ft.t - start <= 60.1  # an eager caller gets the whole limit, evenly paced
