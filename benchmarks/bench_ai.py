@@ -16,6 +16,7 @@ import json
 import time
 
 from perfectmatch.adapters.clock import SystemClock
+from perfectmatch.adapters.llm import client_for
 from perfectmatch.ai import build_analyzer
 from perfectmatch.ai.fake_server import FakeOpenAIServer
 from perfectmatch.config import AISettings
@@ -43,7 +44,7 @@ def run(seconds: float, latency_ms: float, rpm: int, batch_size: int, concurrenc
     with FakeOpenAIServer(latency_s=latency_ms / 1000) as srv:
         settings = AISettings(openai_api_key="bench", openai_base_url=srv.base_url, openai_rpm=rpm, openai_tpm=0,
                               batch_size=batch_size, concurrency=concurrency)
-        analyzer = build_analyzer(settings, clock=SystemClock(), environ={})
+        analyzer = build_analyzer(settings, clock=SystemClock(), environ={}, make_client=client_for)
         t0 = time.perf_counter()
         results = analyzer.analyze(pairs)
         elapsed = time.perf_counter() - t0

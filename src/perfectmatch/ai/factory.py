@@ -99,14 +99,6 @@ def describe_ai(settings: AISettings, environ: Mapping[str, str] | None = None) 
     return plan_providers(settings, environ).description
 
 
-def _default_client(spec: ProviderSpec) -> ChatClient:
-    # The one place the core reaches an adapter: only when real providers are configured.
-    from perfectmatch.adapters.llm import DEEPSEEK, OPENAI, OpenAICompatClient
-
-    return OpenAICompatClient(api_key=spec.api_key, base_url=spec.base_url, model=spec.model,
-                              profile=DEEPSEEK if spec.name == "deepseek" else OPENAI)
-
-
 def build_analyzer(
     settings: AISettings,
     *,
@@ -131,12 +123,18 @@ def build_analyzer(
     environ
         Where ``OPENAI_API_KEY`` and friends are read (default ``os.environ``).
     make_client
-        Builds a ``ChatClient`` per provider (default: ``OpenAICompatClient``).
+        Builds a ``ChatClient`` per provider; needed when a provider is configured. Production
+        passes ``perfectmatch.adapters.llm.client_for`` (the core does not import adapters).
 
     Returns
     -------
     ResilientAnalyzer
         With ``description`` naming the providers, and ``summary()`` for the run's accounting.
+
+    Raises
+    ------
+    ConfigError
+        A provider is configured but no ``make_client`` was given, or a forced provider lacks its key.
     """
     clock = clock or _UtcClock()
     plan = plan_providers(settings, environ)
@@ -149,7 +147,11 @@ def build_analyzer(
                   accounting=accounting, description=plan.description, monotonic=monotonic)
     if plan.primary is None:
         return ResilientAnalyzer(None, **common)  # type: ignore[arg-type]
-    build = make_client or _default_client
+    if make_client is None:
+        raise ConfigError(
+            f"{plan.description}: build_analyzer needs make_client=perfectmatch.adapters.llm.client_for"
+        )
+    build = make_client
     limits = {"openai": (settings.openai_rpm, settings.openai_tpm),
               "deepseek": (settings.deepseek_rpm, settings.deepseek_tpm)}
     providers: dict[str, Provider] = {}

@@ -10,11 +10,16 @@ import pytest
 from conftest_ai import make_pair, make_pairs
 from perfectmatch.adapters.cache.memory import MemoryCache
 from perfectmatch.adapters.clock import FakeClock
-from perfectmatch.ai import build_analyzer
+from perfectmatch.adapters.llm import client_for
+from perfectmatch.ai import build_analyzer as _build_analyzer
 from perfectmatch.ai.fake_server import FAULT_KINDS, expected_score
 from perfectmatch.ai.prompts import pair_payload, sanitize
 from perfectmatch.config import AISettings
 from perfectmatch.ports import PairContext
+
+
+def build_analyzer(settings: AISettings, **kw):
+    return _build_analyzer(settings, make_client=client_for, **kw)
 
 
 def fast_settings(**kw) -> AISettings:

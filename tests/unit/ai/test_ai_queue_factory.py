@@ -94,3 +94,8 @@ def test_base_urls_and_missing_keys() -> None:
     assert "openai (gpt-4o-mini) with deepseek (deepseek-chat) as backup" in plan.description
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         plan_providers(AISettings(provider="openai"), {})
+
+
+def test_configured_provider_without_client_factory_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="make_client"):
+        build_analyzer(AISettings(), environ={"OPENAI_API_KEY": "k"})
