@@ -290,6 +290,10 @@ class ResilientAnalyzer:
         return StarterSuggestions(pair.pair_id, self.fallback.analyze_one(pair).conversation_starters, "fallback")
 
     # ------------------------------------------------------------ reporting
+    def metrics_text(self) -> str:
+        """Calls, failures, tokens, cost and results per source in Prometheus text format."""
+        return self.accounting.metrics_text()
+
     def summary(self) -> RunSummary:
         """Calls, tokens, cost and results per source so far, with breaker and router counters."""
         refusals = {}

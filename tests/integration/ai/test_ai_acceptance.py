@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -160,3 +161,29 @@ def test_profile_analysis_over_http_with_deepseek_only(fake_openai) -> None:
     assert got.source == "llm" and len(got.key_traits) >= 3
     st = analyzer.conversation_starters(make_pair(1))
     assert st.source == "llm" and 3 <= len(st.conversation_starters) <= 5
+
+
+def test_hung_primary_leaves_time_for_the_backup_within_the_batch_deadline(fake_openai) -> None:
+    oa = fake_openai(fault_rate=1.0, fault_kinds=["timeout"], hang_s=2.0)
+    ds = fake_openai(reject_json_schema=True)
+    s = fast_settings(timeout_s=0.4, batch_deadline_s=1.5, backup_reserve_s=0.6, concurrency=1)
+    analyzer = build_analyzer(s, clock=FakeClock(), environ=env_for(oa, ds))
+    t0 = time.monotonic()
+    res = analyzer.analyze(make_pairs(5))
+    elapsed = time.monotonic() - t0
+    assert {r.source for r in res} == {"llm"} and analyzer.summary().results_by_source == {"deepseek": 5}
+    assert oa.total_requests >= 1 and ds.total_requests == 1
+    assert elapsed < s.batch_deadline_s
+
+
+def test_works_with_the_json_only_disk_cache(fake_openai, tmp_path) -> None:
+    from perfectmatch.adapters.cache.disk import DiskCache
+
+    oa = fake_openai()
+    cache = DiskCache(tmp_path / "cache")
+    pairs = make_pairs(60)
+    build_analyzer(fast_settings(), cache=cache, clock=FakeClock(), environ=env_for(oa)).analyze(pairs)
+    calls = oa.total_requests
+    again = build_analyzer(fast_settings(), cache=cache, clock=FakeClock(), environ=env_for(oa)).analyze(pairs)
+    assert oa.total_requests == calls and {r.source for r in again} == {"cache"}
+    assert [r.score for r in again] == [expected_score(sanitize(pair_payload(p))) for p in pairs]

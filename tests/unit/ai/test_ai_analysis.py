@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_h
+from hypothesis import strategies as st
 
 from conftest_ai import make_pair, make_pairs
 from perfectmatch.adapters.cache.memory import MemoryCache
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.llm import ScriptedChatClient
 from perfectmatch.ai import LocalAnalyzer, build_analyzer, split_content
-from perfectmatch.ai.fake_server import _answer_for, fake_item
+from perfectmatch.ai.fake_server import _answer_for, expected_score, fake_item
+from perfectmatch.ai.prompts import pair_payload, sanitize
 from perfectmatch.config import AISettings
 from perfectmatch.errors import InvalidInputError, ProviderError
 from perfectmatch.ports import ChatMessage
@@ -162,3 +166,42 @@ def test_free_and_premium_content_split() -> None:
     assert len(free["factors"]) == 3 and "detailed_analysis" not in free and "conversation_starters" not in free
     assert free["factors"][0]["score"] >= free["factors"][-1]["score"]
     assert len(full["factors"]) == 5 and full["conversation_starters"] and full["challenges"]
+
+
+def _mangle(kind: str):
+    def answer(messages: list[ChatMessage]) -> str:
+        data = json.loads(good_answer(messages))
+        items = data["analyses"]
+        if kind == "shuffle":
+            items.reverse()
+        elif kind == "ghost":
+            items.append(dict(items[0], pairId="pair-999999"))
+        elif kind == "drop":
+            items.pop()
+        elif kind == "bad":
+            items[0]["compatibilityScore"] = 300
+        elif kind == "junk":
+            return "no json here"
+        return json.dumps(data)
+
+    return answer
+
+
+@settings_h(max_examples=40, deadline=None)
+@given(script=st.lists(st.sampled_from(["ok", "shuffle", "ghost", "drop", "bad", "junk", "error"]), max_size=12),
+       n=st.integers(1, 23))
+def test_any_mix_of_answers_scores_each_pair_exactly_once(script, n) -> None:
+    steps = [ProviderError("openai", "HTTP 500") if k == "error" else (good_answer if k == "ok" else _mangle(k))
+             for k in script]
+    client = ScriptedChatClient(steps, default=good_answer, name="openai")
+    a = analyzer({"openai": client}, batch_size=5)
+    pairs = make_pairs(n)
+    res = a.analyze(pairs)
+    assert [r.pair_id for r in res] == [p.pair_id for p in pairs]
+    assert sum(a.summary().results_by_source.values()) == n
+    for pair, r in zip(pairs, res, strict=True):
+        if r.source == "llm":
+            assert r.score == expected_score(sanitize(pair_payload(pair)))
+        else:
+            assert r.source == "fallback" and r.score == LocalAnalyzer().analyze_one(pair).score
+    assert a.max_attempts_seen <= 4
