@@ -31,6 +31,7 @@ from perfectmatch.matching.prefilter import PairRules, is_excluded, mutual_mask,
 
 _MARGIN = 1e-4
 _GEO_MARGIN = 2e-6
+_COMPACT_ENTRIES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -260,13 +261,15 @@ def exact_survivors(
     age_band: int = 6,
     min_query: int = 64,
     threads: int | None = 1,
+    buffer_entries: int = _COMPACT_ENTRIES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed triples ``(row, partner, sim)``: the top ``k`` (all when ``None``) mutually compatible
     partners with similarity >= ``threshold`` of every query row, by blocked matrix products.
 
     Query blocks are merged with their neighbours in sort order until they hold ``min_query``
     rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
-    BLAS threads during the products (:func:`blas_threads`).
+    BLAS threads during the products (:func:`blas_threads`). Collected entries are reduced to each
+    row's best ``k`` whenever more than ``buffer_entries`` have accumulated (keep it well above n k).
     """
     _check(frame, vecs, rules, k)
     symmetric = rows is None
@@ -274,10 +277,16 @@ def exact_survivors(
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     eps = _margin(vecs)
     out_r, out_c, out_s = [], [], []
+    buffered, compact_at = 0, buffer_entries
     with blas_threads(threads):
         for pos, tpos, unit_stop in units:
-            _unit_survivors(frame, vecs, rules, blocks, side, pos, tpos, unit_stop, threshold=threshold, eps=eps,
-                            k=k, symmetric=symmetric, out=(out_r, out_c, out_s))
+            buffered += _unit_survivors(frame, vecs, rules, blocks, side, pos, tpos, unit_stop, threshold=threshold,
+                                        eps=eps, k=k, symmetric=symmetric, out=(out_r, out_c, out_s))
+            if symmetric and k is not None and buffered > compact_at:
+                # keep memory bounded: reduce what has been collected to each row's best k so far
+                r, c, s, _ = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
+                out_r[:], out_c[:], out_s[:] = [r], [c], [s]
+                buffered = r.size
     r, c, s = _concat(out_r, out_c, out_s)
     if symmetric:
         r, c, s, _ = top_k_triples(r, c, s, k=k)
@@ -288,8 +297,8 @@ def _unit_survivors(
     frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, blocks: Blocks, side: _SortedSide,
     pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *, threshold: float, eps: float, k: int | None,
     symmetric: bool, out: tuple[list, list, list],
-) -> None:
-    """Append the surviving directed entries of one unit of work to ``out``."""
+) -> int:
+    """Append the surviving directed entries of one unit of work to ``out``; return their number."""
     out_r, out_c, out_s = out
     # similarity first (one product, one comparison): few entries survive it, and the remaining
     # checks run on those entries only
@@ -313,6 +322,7 @@ def _unit_survivors(
     out_r.append(qi)
     out_c.append(tj)
     out_s.append(s)
+    return int(qi.size)
 
 
 def _ages_both_ways(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np.ndarray) -> np.ndarray:
@@ -513,6 +523,7 @@ def exact_candidates(
     age_band: int = 6,
     min_query: int = 64,
     threads: int | None = 1,
+    buffer_entries: int = _COMPACT_ENTRIES,
 ) -> Candidates:
     """Exact top-``k`` candidates per user by blocked matrix products (see the module docstring).
 
@@ -530,6 +541,8 @@ def exact_candidates(
         Partition tuning: geo cell side, age band width, query rows per matrix product.
     threads
         BLAS threads during the products (default 1, see :func:`blas_threads`; ``None`` = as is).
+    buffer_entries
+        Entries collected before they are reduced to each row's best ``k`` (bounds memory).
 
     Returns
     -------
@@ -537,5 +550,6 @@ def exact_candidates(
         Identical to :func:`dense_candidates` with the same arguments.
     """
     r, c, s = exact_survivors(frame, vecs, rules, threshold=threshold, k=k, rows=rows, cell_km=cell_km,
-                              age_band=age_band, min_query=min_query, threads=threads)
+                              age_band=age_band, min_query=min_query, threads=threads,
+                              buffer_entries=buffer_entries)
     return to_candidates(len(frame), k, r, c, s)
