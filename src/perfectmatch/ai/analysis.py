@@ -18,7 +18,7 @@ from perfectmatch.ai.accounting import Accounting, RunSummary
 from perfectmatch.ai.cache import DEFAULT_TTLS_S, cache_key, pair_inputs
 from perfectmatch.ai.engine import AIEngine, Attempts
 from perfectmatch.ai.fallback import LocalAnalyzer
-from perfectmatch.ai.prompts import compat_messages, profile_messages, sanitize, starters_messages
+from perfectmatch.ai.prompts import compat_messages, profile_messages, reask_message, sanitize, starters_messages
 from perfectmatch.ai.resilience import Deadline
 from perfectmatch.ai.schema import (
     COMPAT_BATCH_SCHEMA,
@@ -257,8 +257,7 @@ class ResilientAnalyzer:
                 self._cache_set(request_type, res.provider, inputs, value)
                 self.accounting.record_results(res.provider)
                 return value, res.provider
-            msgs = [*messages, ChatMessage("user", f"Your answer was rejected: {holder['error'][:300]!r}. "
-                                                    "Answer again with valid JSON only.")]
+            msgs = [*messages, reask_message(holder["error"])]
         self._note_attempts(attempts)
         return None
 

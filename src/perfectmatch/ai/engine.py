@@ -11,7 +11,7 @@ from typing import Any
 
 from perfectmatch.ai.accounting import Accounting
 from perfectmatch.ai.prompts import estimate_tokens
-from perfectmatch.ai.resilience import CircuitBreaker, Deadline, RetryPolicy, call_with_retries
+from perfectmatch.ai.resilience import CircuitBreaker, Deadline, LimitWaitTooLong, RetryPolicy, call_with_retries
 from perfectmatch.ai.routing import FailureRateRouter
 from perfectmatch.errors import AIError, CircuitOpenError, ProviderError
 from perfectmatch.ports import ChatClient, ChatMessage, Completion
@@ -136,11 +136,6 @@ class AIEngine:
             prov = self.providers[name]
             has_backup = i < len(order) - 1
             reserve = self.backup_reserve_s if has_backup else 0.0
-            if prov.limiter is not None and not prov.limiter.acquire(
-                tokens, max_wait_s=deadline.remaining(reserve)
-            ):
-                last = ProviderError(name, "rate limit would exceed the batch deadline")
-                continue
             schema = json_schema if prov.supports_json_schema else None
 
             def attempt(timeout: float, prov: Provider = prov, schema: Mapping[str, Any] | None = schema) -> Completion:
@@ -160,6 +155,9 @@ class AIEngine:
                 )
                 return comp
 
+            def acquire(max_wait_s: float, prov: Provider = prov) -> bool:
+                return prov.limiter is None or bool(prov.limiter.acquire(tokens, max_wait_s=max_wait_s))
+
             def on_attempt(exc: BaseException | None, name: str = name) -> None:
                 if exc is not None:
                     self.router.record(name, False)
@@ -173,11 +171,12 @@ class AIEngine:
                     max_attempts=attempts.left,
                     breaker=prov.breaker,
                     on_attempt=on_attempt,
+                    acquire=acquire,
                     timeout_s=self.timeout_s,
                     sleep=self.sleep,
                     rng=self._rng_child(),
                 )
-            except (ProviderError, CircuitOpenError) as exc:
+            except (ProviderError, CircuitOpenError, LimitWaitTooLong) as exc:
                 last = exc
                 continue
             self.router.record(name, validate(comp) if validate is not None else True)

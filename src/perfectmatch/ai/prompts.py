@@ -171,6 +171,16 @@ def compat_messages(pairs: Sequence[PairContext], errors: Mapping[str, str] | No
     return msgs
 
 
+def reask_message(error: str) -> ChatMessage:
+    """The follow-up message of a re-ask for a single-answer request; the error is escaped data."""
+    return ChatMessage(
+        "user",
+        "Your previous answer was rejected; the problem is given as JSON data:\n<validation_errors>\n"
+        + encode_data({"error": error})
+        + "\n</validation_errors>\nAnswer again with one valid JSON object only.",
+    )
+
+
 def profile_messages(data: Mapping[str, Any]) -> list[ChatMessage]:
     """Messages asking for a profile analysis (summary and key traits) of one user's data."""
     return [

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from perfectmatch.errors import CircuitOpenError, ProviderError, ProviderRateLimited, ProviderTimeout
+from perfectmatch.errors import AIError, CircuitOpenError, ProviderError, ProviderRateLimited, ProviderTimeout
 from perfectmatch.ports import Clock
 
 T = TypeVar("T")
@@ -50,6 +50,10 @@ class Deadline:
     def remaining(self, reserve_s: float = 0.0) -> float:
         """Seconds left before the deadline minus ``reserve_s`` (never negative)."""
         return max(0.0, self.end - reserve_s - self._monotonic())
+
+
+class LimitWaitTooLong(AIError):
+    """Our own rate limiter would make the attempt wait past the deadline (the provider is not at fault)."""
 
 
 class BreakerState(StrEnum):
@@ -139,6 +143,7 @@ def call_with_retries(
     max_attempts: int | None = None,
     breaker: CircuitBreaker | None = None,
     on_attempt: Callable[[BaseException | None], None] | None = None,
+    acquire: Callable[[float], bool] | None = None,
     timeout_s: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
@@ -157,11 +162,16 @@ def call_with_retries(
         Asked before every attempt and told its outcome; an open breaker ends the retries.
     on_attempt
         Called after every attempt with its exception (``None`` on success), for accounting.
+    acquire
+        Rate-limit gate called before every attempt (retries included) with the seconds it may
+        wait; ``False`` ends the retries with ``LimitWaitTooLong``.
 
     Raises
     ------
     CircuitOpenError
         The breaker refused an attempt.
+    LimitWaitTooLong
+        The rate limiter could not admit the attempt before the deadline.
     ProviderError
         The last attempt's error once attempts or time ran out (``ProviderTimeout`` if no time was left).
     """
@@ -180,6 +190,9 @@ def call_with_retries(
         left = deadline.remaining(reserve_s)
         if left < policy.min_attempt_s:
             raise ProviderTimeout("retry", f"batch deadline reached ({left:.2f}s left)")
+        if acquire is not None and not acquire(max(0.0, left - policy.min_attempt_s)):
+            raise LimitWaitTooLong("rate limit would exceed the batch deadline")
+        left = deadline.remaining(reserve_s)
         if breaker is not None and not breaker.allow():
             raise CircuitOpenError("circuit open")
         try:

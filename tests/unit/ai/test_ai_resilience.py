@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from perfectmatch.adapters.clock import FakeClock
-from perfectmatch.ai.resilience import BreakerState, CircuitBreaker, Deadline, RetryPolicy, call_with_retries
+from perfectmatch.ai.resilience import (
+    BreakerState,
+    CircuitBreaker,
+    Deadline,
+    LimitWaitTooLong,
+    RetryPolicy,
+    call_with_retries,
+)
 from perfectmatch.errors import AnalysisParseError, CircuitOpenError, ProviderError, ProviderRateLimited
 
 
@@ -166,3 +173,18 @@ class BreakerMachine(RuleBasedStateMachine):
 
 BreakerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 TestBreaker = BreakerMachine.TestCase
+
+
+def test_every_attempt_passes_the_rate_limit_gate_before_the_breaker() -> None:
+    ft = FakeTime()
+    gates: list[float] = []
+    fn, calls = failing([ProviderError("x", "500"), ProviderError("x", "500")])
+    call_with_retries(fn, policy=RetryPolicy(backoff_base_s=0.1), deadline=Deadline(60, monotonic=ft.monotonic),
+                      sleep=ft.sleep, acquire=lambda wait: gates.append(wait) or True)
+    assert len(gates) == len(calls) == 3
+    br = CircuitBreaker(FakeClock(), failure_threshold=1)
+    br.record_failure()
+    with pytest.raises(LimitWaitTooLong):
+        call_with_retries(fn, policy=RetryPolicy(), deadline=Deadline(60, monotonic=ft.monotonic), breaker=br,
+                          acquire=lambda wait: False)
+    assert br.refused == 0 and len(calls) == 3
