@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.frame import PopulationFrame
 from perfectmatch.matching.blocks import Blocks, block_pairs, partition
-from perfectmatch.matching.prefilter import PairRules, is_excluded, mutual_mask, within_radii
+from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, is_excluded, mutual_mask, within_radii
 
 _MARGIN = 1e-4
 _GEO_MARGIN = 2e-6
@@ -553,3 +554,63 @@ def exact_candidates(
                               age_band=age_band, min_query=min_query, threads=threads,
                               buffer_entries=buffer_entries)
     return to_candidates(len(frame), k, r, c, s)
+
+
+def generate_with_expansion(
+    frame: PopulationFrame,
+    vecs: np.ndarray,
+    rules: PairRules,
+    *,
+    k: int,
+    threshold: float = 0.65,
+    min_pool: int = 20,
+    max_radius_km: float = 200.0,
+    factors: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0),
+    **tuning: Any,
+) -> tuple[Candidates, RadiusExpansion]:
+    """Exact candidates with progressive radius expansion for users with fewer than ``min_pool``.
+
+    First :func:`exact_candidates` for everyone. Active users left with fewer than ``min_pool``
+    candidates get their own radius times the next factor (capped at ``max_radius_km``, never
+    below their own); only their complete partner lists are recomputed under the new radii, and
+    each new pair is also offered to the partner's list. Because radii only grow, a partner's new
+    list is the best ``k`` of its old list and its new pairs, so the result equals
+    :func:`exact_candidates` run with the final radii (``rules.with_radius(expansion.radius_km)``)
+    at a fraction of the cost: only the (few) expanded users are recomputed.
+
+    Returns
+    -------
+    (Candidates, RadiusExpansion)
+        The candidates and, per user, the final radius and how far it was widened.
+    """
+    n = len(frame)
+    cands = exact_candidates(frame, vecs, rules, k=k, threshold=threshold, **tuning)
+    start = rules.radius_km.copy()
+    cap = np.maximum(start, max_radius_km)
+    radius = start.copy()
+    current = rules
+    needy = rules.active & (cands.counts() < min_pool)
+    for factor in sorted(factors):
+        needy &= radius < cap
+        if not needy.any():
+            break
+        radius[needy] = np.minimum(start[needy] * factor, cap[needy])
+        current = current.with_radius(radius)
+        r, c, _ = exact_survivors(frame, vecs, current, threshold=threshold, k=None, rows=np.flatnonzero(needy),
+                                  **tuning)
+        # rows whose list changes: the needy ones (complete new lists) and their new partners
+        affected = np.zeros(n, dtype=bool)
+        affected[r] = True
+        affected[c] = True
+        old_r, old_c, _ = cands.triples()
+        keep = affected[old_r] & ~needy[old_r]
+        rows = np.concatenate([old_r[keep], r, c])
+        cols = np.concatenate([old_c[keep], c, r])
+        _, first = np.unique(rows * n + cols, return_index=True)
+        rows, cols = rows[first], cols[first]
+        fresh = to_candidates(n, k, rows, cols, pair_similarity(vecs, rows, cols))
+        idx, out = cands.idx.copy(), cands.sims.copy()
+        idx[affected], out[affected] = fresh.idx[affected], fresh.sims[affected]
+        cands = Candidates(idx=idx, sims=out)
+        needy &= cands.counts() < min_pool
+    return cands, RadiusExpansion(radius_km=radius, added_km=radius - start)

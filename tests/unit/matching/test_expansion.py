@@ -42,3 +42,23 @@ def test_expansion_widens_only_small_pools_within_the_cap(frame, min_pool: int, 
     short = rules.active & (after < min_pool)
     assert np.allclose(radius[short], np.minimum(frame.radius_km[short] * 4.0,
                                                  np.maximum(frame.radius_km[short], cap)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data(), st.integers(1, 6), st.integers(1, 5), st.sampled_from([30.0, 120.0]))
+def test_generate_with_expansion_equals_dense_with_final_radii(data: st.DataObject, min_pool: int, k: int,
+                                                              cap: float) -> None:
+    from popgen import vectors
+
+    from perfectmatch.matching.candidates import dense_candidates, generate_with_expansion
+
+    frame = data.draw(frames(max_n=30))
+    vecs = data.draw(vectors(len(frame)))
+    rules = build_rules(frame, day=TODAY, excluded=data.draw(exclusions(frame)))
+    before = dense_candidates(frame, vecs, rules, k=k, threshold=0.2).counts()
+    cands, (radius, added) = generate_with_expansion(frame, vecs, rules, k=k, threshold=0.2, min_pool=min_pool,
+                                                     max_radius_km=cap, min_query=3)
+    ref = dense_candidates(frame, vecs, rules.with_radius(radius), k=k, threshold=0.2)
+    assert np.array_equal(cands.idx, ref.idx)
+    assert np.array_equal(cands.sims, ref.sims, equal_nan=True)
+    assert (before[added > 0] < min_pool).all()
