@@ -46,7 +46,7 @@ def fake_openai() -> Iterator[Callable[..., FakeOpenAIServer]]:
     servers: list[FakeOpenAIServer] = []
 
     def start(**kwargs: Any) -> FakeOpenAIServer:
-        kwargs.setdefault("hang_s", 0.6)
+        kwargs.setdefault("hang_s", 1.5)
         srv = FakeOpenAIServer(**kwargs).start()
         servers.append(srv)
         return srv

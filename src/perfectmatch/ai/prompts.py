@@ -31,9 +31,9 @@ _PII_TOKENS = frozenset(
     "ssn passport".split()
 )
 _KEY_TOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,}\d(?!\w)")
+_PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,20}\d(?!\w)")
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
 DATA_RULE = (
@@ -114,13 +114,14 @@ interests or values."""
 
 
 def scrub_text(text: str) -> str:
-    """Mask e-mail addresses, URLs and phone numbers and cut text to ``MAX_TEXT_CHARS``."""
+    """Cut text to ``MAX_TEXT_CHARS`` (first, so the scrubbing below stays linear), then mask
+    e-mail addresses, URLs and phone numbers."""
+    cut = len(text) > MAX_TEXT_CHARS
+    text = text[:MAX_TEXT_CHARS]
     text = _EMAIL.sub("[removed]", text)
     text = _URL.sub("[removed]", text)
     text = _PHONE.sub("[removed]", text)
-    if len(text) > MAX_TEXT_CHARS:
-        text = text[:MAX_TEXT_CHARS] + " [truncated]"
-    return text
+    return text + " [truncated]" if cut else text
 
 
 def is_pii_key(key: str) -> bool:

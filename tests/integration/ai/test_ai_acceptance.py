@@ -25,7 +25,7 @@ def build_analyzer(settings: AISettings, **kw):
 
 def fast_settings(**kw) -> AISettings:
     base = dict(
-        openai_api_key="fake-openai", timeout_s=0.3, batch_deadline_s=2.5, backup_reserve_s=0.7,
+        openai_api_key="fake-openai", timeout_s=1.0, batch_deadline_s=4.0, backup_reserve_s=1.5,
         backoff_base_s=0.01, backoff_max_s=0.05, concurrency=8, openai_rpm=0, openai_tpm=0,
     )
     base.update(kw)
@@ -164,9 +164,9 @@ def test_profile_analysis_over_http_with_deepseek_only(fake_openai) -> None:
 
 
 def test_hung_primary_leaves_time_for_the_backup_within_the_batch_deadline(fake_openai) -> None:
-    oa = fake_openai(fault_rate=1.0, fault_kinds=["timeout"], hang_s=2.0)
+    oa = fake_openai(fault_rate=1.0, fault_kinds=["timeout"], hang_s=3.0)
     ds = fake_openai(reject_json_schema=True)
-    s = fast_settings(timeout_s=0.4, batch_deadline_s=1.5, backup_reserve_s=0.6, concurrency=1)
+    s = fast_settings(timeout_s=0.5, batch_deadline_s=3.0, backup_reserve_s=1.5, concurrency=1)
     analyzer = build_analyzer(s, clock=FakeClock(), environ=env_for(oa, ds))
     t0 = time.monotonic()
     res = analyzer.analyze(make_pairs(5))
