@@ -61,8 +61,16 @@ class Accounting:
         self.results = Counter[str]()
         self._lock = threading.Lock()
 
+    def price_of(self, model: str) -> Price | None:
+        """The price of ``model``, or of the longest listed name it starts with (``gpt-4o-mini-2024-07-18``)."""
+        if model in self.prices:
+            return self.prices[model]
+        best = max((name for name in self.prices if model.startswith(name)), key=len, default=None)
+        return self.prices[best] if best is not None else None
+
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        price = self.prices.get(model)
+        """Estimated US dollars of one call; unknown models cost 0 in the estimate."""
+        price = self.price_of(model)
         if price is None:
             return 0.0
         return prompt_tokens / 1000 * price.prompt_per_1k + completion_tokens / 1000 * price.completion_per_1k

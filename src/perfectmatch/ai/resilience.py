@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from perfectmatch.errors import AIError, CircuitOpenError, ProviderError, ProviderRateLimited, ProviderTimeout
 from perfectmatch.ports import Clock
@@ -119,6 +119,16 @@ class CircuitBreaker:
                 self._trial_in_flight = False
 
 
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Timeouts, connection failures, empty answers, 408/409/429 and 5xx are retried; other 4xx are not."""
+    if not isinstance(exc, ProviderError):
+        return False
+    return exc.status is None or exc.status in RETRYABLE_STATUS or exc.status >= 500
+
+
 class _DeadlineAwareWait:
     """tenacity wait: Retry-After when given, else exponential backoff with jitter."""
 
@@ -148,7 +158,7 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> T:
-    """Call ``fn(attempt_timeout_s)`` until it succeeds, retrying ``ProviderError`` within the deadline.
+    """Call ``fn(attempt_timeout_s)`` until it succeeds, retrying retryable ``ProviderError`` in the deadline.
 
     Parameters
     ----------
@@ -212,7 +222,7 @@ def call_with_retries(
     retrying = Retrying(
         stop=stop,
         wait=_DeadlineAwareWait(policy, rng),
-        retry=retry_if_exception_type(ProviderError),
+        retry=retry_if_exception(is_retryable),
         sleep=sleep,
         reraise=True,
     )

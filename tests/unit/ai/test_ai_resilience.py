@@ -188,3 +188,15 @@ def test_every_attempt_passes_the_rate_limit_gate_before_the_breaker() -> None:
         call_with_retries(fn, policy=RetryPolicy(), deadline=Deadline(60, monotonic=ft.monotonic), breaker=br,
                           acquire=lambda wait: False)
     assert br.refused == 0 and len(calls) == 3
+
+
+def test_client_errors_are_not_retried() -> None:
+    ft = FakeTime()
+    fn, calls = failing([ProviderError("x", "HTTP 400", status=400)])
+    with pytest.raises(ProviderError):
+        call_with_retries(fn, policy=RetryPolicy(), deadline=Deadline(60, monotonic=ft.monotonic), sleep=ft.sleep)
+    assert len(calls) == 1
+    fn, calls = failing([ProviderError("x", "HTTP 409", status=409), ProviderError("x", "conn")])
+    assert call_with_retries(fn, policy=RetryPolicy(), deadline=Deadline(60, monotonic=ft.monotonic),
+                             sleep=ft.sleep) == "ok"
+    assert len(calls) == 3

@@ -96,3 +96,10 @@ def test_paced_limiter_never_exceeds_rpm_in_any_minute() -> None:
     for _ in range(601):
         eager.acquire()
     assert 59.9 <= ft.t - start <= 60.1  # an eager caller gets the whole limit, evenly paced
+
+
+def test_dated_model_names_use_their_family_price() -> None:
+    acc = Accounting({"gpt-4o": Price(1, 1), "gpt-4o-mini": Price(0.1, 0.1)})
+    assert acc.cost("gpt-4o-mini-2024-07-18", 1000, 0) == 0.1
+    assert acc.cost("gpt-4o-2024-08-06", 1000, 0) == 1
+    assert acc.cost("other", 1000, 1000) == 0.0
