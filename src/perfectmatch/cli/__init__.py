@@ -102,12 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: typer prints them with a hint
+        exc.show()
+        return int(getattr(exc, "exit_code", 2))
+    except Exception as exc:
         if debug:
             raise
         typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)

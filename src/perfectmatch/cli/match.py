@@ -25,13 +25,17 @@ def run_cmd(
         datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="UTC day (default today)")
     ] = None,
     mode: Annotated[str | None, typer.Option(help="exact | approx (default: settings)")] = None,
+    takeover: Annotated[
+        bool, typer.Option("--takeover", help="take over the lock of a run that died (do not use while one runs)")
+    ] = False,
 ) -> None:
     """Match active users and deliver today's offers (idempotent per day, resumable after a crash)."""
     from perfectmatch.pipeline import run_daily_batch
 
     st = state(ctx)
+    stale = {"stale_after_s": 0.0} if takeover else {}
     with progress_to_stderr(enabled=not st.json) as progress:
-        report = run_daily_batch(st.app, day=_day(day, st), mode=mode, progress=progress)
+        report = run_daily_batch(st.app, day=_day(day, st), mode=mode, progress=progress, **stale)
     emit(report.as_dict(), as_json=st.json, title=f"batch {report.day}")
 
 

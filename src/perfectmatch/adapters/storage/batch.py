@@ -44,7 +44,9 @@ class SqlBatchStore:
         fresh = now - row["heartbeat_at"] < timedelta(seconds=stale_after_s)
         if row["status"] == "running" and fresh and row["owner"] != owner:
             raise BatchLockedError(
-                f"the batch for {day} is running (owner {row['owner']}, heartbeat {row['heartbeat_at']:%H:%M:%S})"
+                f"the batch for {day} is running (owner {row['owner'][:8]}, last heartbeat "
+                f"{row['heartbeat_at']:%H:%M:%S} UTC); if that run died, rerun with --takeover, which resumes "
+                f"from its checkpoints"
             )
         taken = self._conn.execute(
             update(r).where(r.c.day == day, r.c.owner == row["owner"])
