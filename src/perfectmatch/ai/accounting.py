@@ -68,6 +68,12 @@ class Accounting:
         best = max((name for name in self.prices if model.startswith(name)), key=len, default=None)
         return self.prices[best] if best is not None else None
 
+    def reset(self) -> None:
+        """Start a new run: zero every counter (the budget applies per run)."""
+        with self._lock:
+            self._rows.clear()
+            self.results.clear()
+
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Estimated US dollars of one call; unknown models cost 0 in the estimate."""
         price = self.price_of(model)

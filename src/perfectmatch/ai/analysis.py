@@ -289,6 +289,11 @@ class ResilientAnalyzer:
         return StarterSuggestions(pair.pair_id, self.fallback.analyze_one(pair).conversation_starters, "fallback")
 
     # ------------------------------------------------------------ reporting
+    def start_run(self) -> None:
+        """Begin a new run in a long-lived process: counters and the run budget start from zero."""
+        self.accounting.reset()
+        self.max_attempts_seen = 0
+
     def metrics_text(self) -> str:
         """Calls, failures, tokens, cost and results per source in Prometheus text format."""
         return self.accounting.metrics_text()

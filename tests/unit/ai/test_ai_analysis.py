@@ -119,6 +119,9 @@ def test_budget_exhausted_falls_back_without_calls() -> None:
     res = a.analyze(make_pairs(50, start=100))
     assert len(client.calls) == n and {r.source for r in res} == {"fallback"}
     assert a.summary().budget_exhausted
+    a.start_run()  # a new run gets a new budget
+    assert {r.source for r in a.analyze(make_pairs(5, start=500))} == {"llm"}
+    assert a.summary().results_by_source == {"openai": 5}
 
 
 def test_no_key_means_local_fallback_without_network() -> None:
