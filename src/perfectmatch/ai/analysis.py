@@ -8,6 +8,7 @@ items are re-asked once with their errors, and whatever is still missing comes f
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,14 @@ def _to_analysis(pair_id: str, item: CompatibilityItem, source: str) -> PairAnal
         conversation_starters=tuple(item.conversation_starters),
         challenges=tuple(item.potential_challenges),
     )
+
+
+def _check_unique(pairs: Sequence[PairContext]) -> None:
+    seen: set[str] = set()
+    for p in pairs:
+        if p.pair_id in seen:
+            raise InvalidInputError(f"pair id {p.pair_id!r} appears more than once in the batch")
+        seen.add(p.pair_id)
 
 
 def _from_cached(pair_id: str, value: Any) -> PairAnalysis | None:
@@ -159,15 +168,35 @@ class ResilientAnalyzer:
     def analyze(self, pairs: Sequence[PairContext]) -> list[PairAnalysis]:
         """Analyse ``pairs``: exactly one ``PairAnalysis`` per pair, in input order.
 
+        Batches run on up to ``concurrency`` worker threads.
+
         Raises
         ------
         InvalidInputError
             If two pairs share a pair id.
         """
-        ids = [p.pair_id for p in pairs]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise InvalidInputError(f"pair id {dup!r} appears more than once in the batch")
+        _check_unique(pairs)
+        return self._analyze(pairs, concurrency=self.concurrency)
+
+    async def analyze_async(self, pairs: Sequence[PairContext]) -> list[PairAnalysis]:
+        """``analyze`` for callers inside an event loop: awaits without blocking the loop.
+
+        At most ``concurrency`` batches are in flight (an ``asyncio.Semaphore``); each runs in a
+        worker thread because the ``ChatClient`` port is synchronous.
+        """
+        _check_unique(pairs)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(chunk: Sequence[PairContext]) -> list[PairAnalysis]:
+            async with gate:
+                return await asyncio.to_thread(self._analyze, chunk, concurrency=1)
+
+        chunks = [pairs[i : i + self.batch_size] for i in range(0, len(pairs), self.batch_size)]
+        parts = await asyncio.gather(*(one(c) for c in chunks))
+        results = {r.pair_id: r for part in parts for r in part}
+        return [results[p.pair_id] for p in pairs]
+
+    def _analyze(self, pairs: Sequence[PairContext], *, concurrency: int) -> list[PairAnalysis]:
         results: dict[str, PairAnalysis] = {}
         misses: list[PairContext] = []
         for pair in pairs:
@@ -180,14 +209,14 @@ class ResilientAnalyzer:
         if results:
             self.accounting.record_results("cache", len(results))
         batches = [misses[i : i + self.batch_size] for i in range(0, len(misses), self.batch_size)]
-        if self.concurrency == 1 or len(batches) <= 1:
+        if concurrency == 1 or len(batches) <= 1:
             outs = [self._run_batch(b) for b in batches]
         else:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="pm-ai") as pool:
+            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pm-ai") as pool:
                 outs = list(pool.map(self._run_batch, batches))
         for out in outs:
             results.update(out)
-        return [results[i] for i in ids]
+        return [results[p.pair_id] for p in pairs]
 
     def _run_batch(self, pairs: Sequence[PairContext]) -> dict[str, PairAnalysis]:
         out: dict[str, PairAnalysis] = {}

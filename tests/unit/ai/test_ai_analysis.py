@@ -208,3 +208,28 @@ def test_any_mix_of_answers_scores_each_pair_exactly_once(script, n) -> None:
         else:
             assert r.source == "fallback" and r.score == LocalAnalyzer().analyze_one(pair).score
     assert a.max_attempts_seen <= 4
+
+
+def test_async_api_bounds_batches_in_flight() -> None:
+    import asyncio
+    import threading
+    import time
+
+    live = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow(messages):
+        with lock:
+            live["now"] += 1
+            live["max"] = max(live["max"], live["now"])
+        time.sleep(0.02)
+        with lock:
+            live["now"] -= 1
+        return good_answer(messages)
+
+    client = ScriptedChatClient(default=slow, name="openai")
+    a = analyzer({"openai": client}, batch_size=5, concurrency=3)
+    pairs = make_pairs(60)
+    res = asyncio.run(a.analyze_async(pairs))
+    assert [r.pair_id for r in res] == [p.pair_id for p in pairs] and {r.source for r in res} == {"llm"}
+    assert len(client.calls) == 12 and live["max"] == 3
