@@ -33,8 +33,8 @@ class CompatibilityItem(BaseModel):
     pair_id: str = Field(alias="pairId", min_length=1)
     compatibility_score: float = Field(alias="compatibilityScore", ge=0, le=100)
     compatibility_factors: list[Factor] = Field(alias="compatibilityFactors", min_length=5, max_length=7)
-    summary: str = Field(default="", max_length=400)
-    detailed_analysis: str = Field(alias="detailedAnalysis", min_length=1, max_length=4000)
+    summary: str = Field(default="", max_length=800)
+    detailed_analysis: str = Field(alias="detailedAnalysis", min_length=1, max_length=8000)
     conversation_starters: list[str] = Field(alias="conversationStarters", min_length=3, max_length=5)
     potential_challenges: list[str] = Field(alias="potentialChallenges", min_length=2, max_length=3)
 
