@@ -137,6 +137,11 @@ class ResilientAnalyzer:
         self.monotonic = monotonic
         self.max_attempts_seen = 0
 
+    @property
+    def uses_provider(self) -> bool:
+        """Whether a remote model is configured (otherwise everything comes from the local fallback)."""
+        return self.engine is not None
+
     # ------------------------------------------------------------ helpers
     def _models(self) -> list[tuple[str, str]]:
         if self.engine is None:

@@ -55,20 +55,11 @@ def drain_queue_cmd(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="requests to process at most", min=1)] = 100,
 ) -> None:
-    """Analyse profiles queued while the AI was unavailable; results land in the AI cache."""
-    from perfectmatch.adapters.clock import SystemClock
-    from perfectmatch.adapters.llm import client_for
-    from perfectmatch.ai import SqliteAnalysisQueue, build_analyzer, drain_queue
-    from perfectmatch.bootstrap import make_cache
+    """Analyse profiles queued while the AI was unavailable and store their insights."""
+    from perfectmatch.onboarding import drain_profile_queue
 
     st = state(ctx)
-    clock = SystemClock()
-    analyzer = build_analyzer(st.settings.ai, cache=make_cache(st.settings.cache, clock), clock=clock,
-                              make_client=client_for)
-    queue = SqliteAnalysisQueue(st.settings.ai.queue_path, clock)
-    report = drain_queue(queue, analyzer, limit=limit)
-    emit({"provider": analyzer.description, "analysed": report.analysed, "released": report.released,
-          "remaining": report.remaining}, as_json=st.json)
+    emit(drain_profile_queue(st.app, limit=limit), as_json=st.json)
 
 
 @app.command("status")

@@ -8,12 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import httpx
 from typer.testing import CliRunner
 
-from perfectmatch.adapters.clock import SystemClock
-from perfectmatch.ai import SqliteAnalysisQueue
 from perfectmatch.cli import app
 
 
@@ -29,16 +28,29 @@ def test_status_names_the_provider(monkeypatch) -> None:
 
 
 def test_drain_queue_against_the_fake_server(monkeypatch, tmp_path, fake_openai) -> None:
+    from perfectmatch.bootstrap import build_app
+    from perfectmatch.config import Settings
+    from perfectmatch.models import User
+
     srv = fake_openai()
-    qpath = tmp_path / "queue.sqlite3"
-    SqliteAnalysisQueue(qpath, SystemClock()).enqueue(5, {"goal": "serious", "hobbies": ["chess"]})
-    monkeypatch.setenv("PERFECTMATCH_AI__QUEUE_PATH", str(qpath))
+    db = f"sqlite:///{tmp_path / 'pm.db'}"
     monkeypatch.setenv("PERFECTMATCH_CACHE__BACKEND", "none")
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    app_ = build_app(Settings(_env_file=None, db_url=db))
+    now = datetime.now(UTC)
+    with app_.uow as uow:
+        uid = uow.users.add(User(created_at=now, last_active_at=now)).id
+        uow.commit()
+    app_.analysis_queue.enqueue(uid, {"goal": "serious", "hobbies": ["chess"]})
+    app_.close()
+    res = CliRunner().invoke(app, ["--json", "--db", db, "ai", "drain-queue"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["analysed"], out["released"], out["remaining"]) == (0, 1, 1) and "local" in out["provider"]
     monkeypatch.setenv("OPENAI_API_KEY", "fake")
     monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-    res = CliRunner().invoke(app, ["--json", "ai", "drain-queue"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["--json", "--db", db, "ai", "drain-queue"], catch_exceptions=False)
     out = json.loads(res.stdout)
     assert (out["analysed"], out["remaining"]) == (1, 0) and out["provider"].startswith("openai")
 

@@ -96,6 +96,11 @@ def test_base_urls_and_missing_keys() -> None:
         plan_providers(AISettings(provider="openai"), {})
 
 
-def test_configured_provider_without_client_factory_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="make_client"):
-        build_analyzer(AISettings(), environ={"OPENAI_API_KEY": "k"})
+def test_default_client_factory_builds_openai_compatible_clients() -> None:
+    from perfectmatch.adapters.llm import OpenAICompatClient
+
+    a = build_analyzer(AISettings(), environ={"OPENAI_API_KEY": "k", "DEEPSEEK_API_KEY": "d"})
+    clients = {n: p.client for n, p in a.engine.providers.items()}
+    assert all(isinstance(c, OpenAICompatClient) for c in clients.values())
+    assert clients["deepseek"].profile.json_schema_mode is False and a.uses_provider
+    assert not build_analyzer(AISettings(), environ={}).uses_provider
