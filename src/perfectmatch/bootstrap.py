@@ -73,9 +73,11 @@ class App:
         """The AI port: OpenAI/DeepSeek when keys are set, else the local fallback (``ai.build_analyzer``)."""
         if "analyzer" in self.extras:
             return self.extras["analyzer"]  # type: ignore[no-any-return]
+        from perfectmatch.adapters.llm import client_for
         from perfectmatch.ai import build_analyzer
 
-        return build_analyzer(self.settings.ai, cache=self.cache, clock=self.clock, seed=self.settings.seed)
+        return build_analyzer(self.settings.ai, cache=self.cache, clock=self.clock, seed=self.settings.seed,
+                              make_client=client_for)
 
     @property
     def ai_uses_provider(self) -> bool:

@@ -47,6 +47,12 @@ class CliState:
             self._app = build_app(self.settings)
         return self._app
 
+    def close(self) -> None:
+        """Release the database pool and cache, if this invocation opened them."""
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
 
 @app.callback()
 def _main(
@@ -59,6 +65,7 @@ def _main(
     overrides = {"db_url": db} if db else {}
     settings = Settings(_env_file=env_file or ".env", **overrides)  # type: ignore[call-arg]
     ctx.obj = CliState(settings=settings, json=json_out, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def state(ctx: typer.Context) -> CliState:
