@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from perfectmatch.adapters.storage import schema as s
 from perfectmatch.adapters.storage.mappings import genders_from_str, genders_to_str, response_row
@@ -20,6 +21,22 @@ _TIER_CODE = {t.value: i for i, t in enumerate(TIERS)}
 _STATUS_CODE = {t.value: i for i, t in enumerate(STATUSES)}
 _SEEKS_TEXT = {m: genders_to_str(frozenset(g for k, g in enumerate(GENDERS) if m >> k & 1)) for m in range(8)}
 CHUNK = 20_000
+
+
+_RESPONSE_COLUMNS = ("user_id", "bank_version", "answers", "open_texts", "open_texts_missing_reason",
+                     "dimension_scores", "completed_at")
+
+
+def _response_tuple(resp: QuestionnaireResponse, user_id: int, sqlite_: bool) -> tuple[object, ...]:
+    """One responses row with JSON pre-serialised (the executemany/COPY fast path)."""
+    row = response_row(resp)
+    done = row["completed_at"]
+    if done is not None and sqlite_:
+        done = done.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    dumps = json.dumps
+    return (user_id, row["bank_version"], dumps(row["answers"], separators=(",", ":")),
+            dumps(row["open_texts"], separators=(",", ":")), row["open_texts_missing_reason"],
+            dumps(row["dimension_scores"], separators=(",", ":")), done)
 
 
 def _ts(seconds: np.ndarray) -> list[datetime]:
@@ -95,12 +112,8 @@ class SqlPopulationRepository:
                  for i in range(lo, hi)],
             )
             if responses:
-                rows = []
-                for i in range(lo, hi):
-                    row = response_row(responses[i])
-                    row["user_id"] = uid[i]
-                    rows.append(row)
-                self._conn.execute(insert(s.responses), rows)
+                self._executemany("responses", _RESPONSE_COLUMNS,
+                                  [_response_tuple(responses[i], uid[i], sqlite_) for i in range(lo, hi)])
         return ids
 
     def load(self, *, active_on: date | None = None, window_days: int = 30) -> PopulationFrame:
