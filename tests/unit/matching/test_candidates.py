@@ -108,7 +108,7 @@ def test_shape_errors_name_the_problem() -> None:
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9), st.sampled_from([0.5, 0.5 + 1e-12, 0.7, -0.2, 1.0])),
                 max_size=60, unique_by=lambda t: (t[0], t[1])))
 def test_fast_row_order_equals_lexsort(entries: list) -> None:
-    from perfectmatch.matching.candidates import _row_best_first
+    from perfectmatch.matching.pairs import _row_best_first
 
     rows = np.array([e[0] for e in entries], dtype=np.int64)
     cols = np.array([e[1] for e in entries], dtype=np.int64)

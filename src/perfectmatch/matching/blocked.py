@@ -1,0 +1,304 @@
+"""The blocked exact engine: one matrix product per unit of prefilter-compatible blocks.
+
+Active users are sorted into blocks (``blocks.partition``); each unit of work (consecutive blocks
+of one class, at least ``min_query`` rows) is multiplied with the rows of every block that may
+hold a compatible partner (``blocks.block_pairs``). Over the full population each unordered block
+pair is covered once and entries are credited to both sides. The float32 product only preselects
+(with a margin); survivors get the exact pairwise checks and :func:`pairs.pair_similarity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfectmatch.errors import InvalidInputError
+from perfectmatch.frame import PopulationFrame
+from perfectmatch.matching.blocks import Blocks, block_pairs, partition
+from perfectmatch.matching.pairs import (
+    _check,
+    _concat,
+    _margin,
+    _query_rows,
+    pair_similarity,
+    top_k_triples,
+)
+from perfectmatch.matching.prefilter import PairRules, is_excluded, within_radii
+
+_GEO_MARGIN = 2e-6
+_COMPACT_ENTRIES = 20_000_000
+
+
+def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(start[i], stop[i])`` for all ``i``, vectorised."""
+    lengths = stop - start
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(start - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return offsets + np.arange(total)
+
+
+def exact_survivors(
+    frame: PopulationFrame,
+    vecs: np.ndarray,
+    rules: PairRules,
+    *,
+    threshold: float,
+    k: int | None,
+    rows: np.ndarray | None = None,
+    cell_km: float = 40.0,
+    age_band: int = 6,
+    min_query: int = 64,
+    threads: int | None = 1,
+    buffer_entries: int = _COMPACT_ENTRIES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directed triples ``(row, partner, sim)``: the top ``k`` (all when ``None``) mutually compatible
+    partners with similarity >= ``threshold`` of every query row, by blocked matrix products.
+
+    Query blocks are merged with their neighbours in sort order until they hold ``min_query``
+    rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
+    BLAS threads during the products (:func:`blas_threads`). Collected entries are reduced to each
+    row's best ``k`` whenever more than ``buffer_entries`` have accumulated (keep it well above n k).
+    """
+    _check(frame, vecs, rules, k)
+    symmetric = rows is None
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric)
+    side = _SortedSide.of(frame, vecs, rules, blocks.rows)
+    eps = _margin(vecs)
+    out_r, out_c, out_s = [], [], []
+    buffered, compact_at = 0, buffer_entries
+    with blas_threads(threads):
+        for pos, tpos, unit_stop in units:
+            buffered += _unit_survivors(frame, vecs, rules, blocks, side, pos, tpos, unit_stop, threshold=threshold,
+                                        eps=eps, k=k, symmetric=symmetric, out=(out_r, out_c, out_s))
+            if symmetric and k is not None and buffered > compact_at:
+                # keep memory bounded: reduce what has been collected to each row's best k so far
+                r, c, s, _ = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
+                out_r[:], out_c[:], out_s[:] = [r], [c], [s]
+                buffered = r.size
+    r, c, s = _concat(out_r, out_c, out_s)
+    if symmetric:
+        r, c, s, _ = top_k_triples(r, c, s, k=k)
+    return r, c, s
+
+
+def _unit_survivors(
+    frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, blocks: Blocks, side: _SortedSide,
+    pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *, threshold: float, eps: float, k: int | None,
+    symmetric: bool, out: tuple[list, list, list],
+) -> int:
+    """Append the surviving directed entries of one unit of work to ``out``; return their number."""
+    out_r, out_c, out_s = out
+    # similarity first (one product, one comparison): few entries survive it, and the remaining
+    # checks run on those entries only
+    r, c = side.similar(pos, tpos, threshold - eps)
+    qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
+    ok = _ages_both_ways(frame, rules, qi, tj) & _exact_rest(frame, rules, qi, tj)
+    qi, tj, c = qi[ok], tj[ok], c[ok]
+    s = pair_similarity(vecs, qi, tj)
+    keep = s >= threshold
+    qi, tj, s, c = qi[keep], tj[keep], s[keep], c[keep]
+    if symmetric:
+        # targets outside the unit also get the entry (their unit skipped this block pair);
+        # targets inside it appear as queries of this same product
+        back = tpos[c] >= unit_stop
+        qi, tj, s = np.concatenate([qi, tj[back]]), np.concatenate([tj, qi[back]]), np.concatenate([s, s[back]])
+        if k is not None:
+            keep = _prune_below_kth(qi, s, k, 0.0)
+            qi, tj, s = qi[keep], tj[keep], s[keep]
+    else:
+        qi, tj, s, _ = top_k_triples(qi, tj, s, k=k)
+    out_r.append(qi)
+    out_c.append(tj)
+    out_s.append(s)
+    return int(qi.size)
+
+
+def _ages_both_ways(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np.ndarray) -> np.ndarray:
+    aq, at = rules.ages[qi], rules.ages[tj]
+    return ((at >= frame.age_min[qi]) & (at <= frame.age_max[qi]) & (aq >= frame.age_min[tj])
+            & (aq <= frame.age_max[tj]))
+
+
+def blas_threads(limit: int | None) -> AbstractContextManager[object]:
+    """Limit BLAS to ``limit`` threads inside the block (``None``: leave as is).
+
+    The blocked products are many and mid-sized (tens to hundreds of rows by thousands): threaded
+    BLAS spends more on waking and syncing threads than it gains, badly so on a loaded machine
+    (measured here: 1.3 ns per entry single-threaded against 6-15 ns with two threads).
+    """
+    if limit is None:
+        return nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency; keep working without it
+        return nullcontext()
+    return threadpool_limits(limits=limit, user_api="blas")
+
+
+def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np.ndarray) -> np.ndarray:
+    """The checks the block-level preselection leaves open: self pairs, exact distance, exclusions
+    (class, activity and ages are exact already; distance was bounded generously)."""
+    ok = (qi != tj) & within_radii(rules, qi, tj)
+    if rules.excluded.size:
+        ok &= ~is_excluded(rules.excluded, frame.ids[qi], frame.ids[tj])
+    return ok
+
+
+def _work_units(
+    frame: PopulationFrame, rules: PairRules, rows: np.ndarray | None, cell_km: float, age_band: int,
+    min_query: int, *, symmetric: bool = False,
+) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray, int]]]:
+    """The partition and, per unit of work, the sorted positions of its query rows, those of the rows
+    of every block compatible with one of its blocks, and where the unit's own positions end.
+
+    With ``symmetric`` every query row is in some unit and only target blocks from the unit's first
+    block on are listed: each unordered compatible block pair is then covered once (or twice inside
+    one unit), and the caller credits entries to both sides."""
+    n = len(frame)
+    blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
+    is_query = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), _query_rows(n, rows))
+    if len(blocks) == 0:
+        return blocks, iter(())
+    q_in_block = np.add.reduceat(is_query[blocks.rows].astype(np.int64), blocks.start)
+    qb, tb = block_pairs(blocks, np.flatnonzero(q_in_block > 0))
+    first = np.searchsorted(qb, np.arange(len(blocks) + 1))
+
+    def units() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        for lo, hi in _units(blocks, q_in_block, min_query):
+            pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
+            if rows is not None:
+                pos = pos[is_query[blocks.rows[pos]]]
+            targets = np.unique(tb[first[lo] : first[hi]])
+            if symmetric:
+                targets = targets[targets >= lo]
+            if pos.size and targets.size:
+                yield pos, _ranges(blocks.start[targets], blocks.stop[targets]), int(blocks.stop[hi - 1])
+
+    return blocks, units()
+
+
+def pool_sizes(
+    frame: PopulationFrame,
+    rules: PairRules,
+    *,
+    rows: np.ndarray | None = None,
+    cell_km: float = 40.0,
+    age_band: int = 6,
+    min_query: int = 64,
+) -> np.ndarray:
+    """``(n,)`` number of mutually compatible partners of each query row (others 0), similarity
+    ignored: the size of each user's pool, by the same blocked scheme."""
+    n = len(frame)
+    if rules.ages.shape != (n,):
+        raise InvalidInputError(f"rules were built for {rules.ages.shape[0]} users, the frame has {n}")
+    symmetric = rows is None
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric)
+    side = _SortedSide.of(frame, None, rules, blocks.rows)
+    counts = np.zeros(n, dtype=np.int64)
+    for pos, tpos, unit_stop in units:
+        r, c, _ = side.preselect(pos, tpos, None)
+        qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
+        ok = _exact_rest(frame, rules, qi, tj)
+        counts += np.bincount(qi[ok], minlength=n)
+        if symmetric:
+            counts += np.bincount(tj[ok & (tpos[c] >= unit_stop)], minlength=n)
+    return counts
+
+
+@dataclass(frozen=True)
+class _SortedSide:
+    """Per-row inputs of the matrix-level preselection, in block order."""
+
+    vecs: np.ndarray  # (m, d) float32
+    ages: np.ndarray  # (m,) int16
+    want_lo: np.ndarray
+    want_hi: np.ndarray
+    unit: np.ndarray  # (m, 3) float32 positions on the unit sphere
+    min_dot: np.ndarray  # (m,) float32: cos(radius / R) minus a margin
+
+    @classmethod
+    def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
+        return cls(
+            vecs=np.zeros((rows.size, 0), np.float32) if vecs is None else np.ascontiguousarray(vecs[rows],
+                                                                                                 dtype=np.float32),
+            ages=rules.ages[rows].astype(np.int16),
+            want_lo=frame.age_min[rows].astype(np.int16),
+            want_hi=frame.age_max[rows].astype(np.int16),
+            unit=rules.unit[rows].astype(np.float32),
+            min_dot=(rules.cos_radius[rows] - _GEO_MARGIN).astype(np.float32),
+        )
+
+    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, np.ndarray]:
+        """Entries ``(r, c)`` of the ``pos x tpos`` block with float32 similarity >= ``min_sim``."""
+        sims = self.vecs[pos] @ np.ascontiguousarray(self.vecs[tpos].T)
+        return np.nonzero(sims >= min_sim)
+
+    def preselect(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float | None) -> tuple[np.ndarray, ...]:
+        """Entries of the ``pos x tpos`` block that pass the similarity bound (unless ``None``), ages
+        both ways and a (slightly generous) distance bound: ``(r, c, float32 similarity or None)``."""
+        if min_sim is None:
+            sims = None
+            mask = np.ones((pos.size, tpos.size), dtype=bool)
+        else:
+            sims = self.vecs[pos] @ np.ascontiguousarray(self.vecs[tpos].T)
+            mask = sims >= min_sim
+        qa, ta = self.ages[pos][:, None], self.ages[tpos][None, :]
+        mask &= ta >= self.want_lo[pos][:, None]
+        mask &= ta <= self.want_hi[pos][:, None]
+        mask &= qa >= self.want_lo[tpos][None, :]
+        mask &= qa <= self.want_hi[tpos][None, :]
+        dots = self.unit[pos] @ np.ascontiguousarray(self.unit[tpos].T)
+        mask &= dots >= self.min_dot[pos][:, None]
+        mask &= dots >= self.min_dot[tpos][None, :]
+        r, c = np.nonzero(mask)
+        return r, c, None if sims is None else sims[r, c]
+
+
+def _prune_below_kth(rows: np.ndarray, sims: np.ndarray, k: int, slack: float) -> np.ndarray:
+    """Mask of entries that can still be in their row's top ``k``: not more than ``slack`` below the
+    row's ``k``-th largest value. Rows with at most ``k`` entries keep all."""
+    keep = np.ones(rows.size, dtype=bool)
+    if rows.size <= k:
+        return keep
+    if (rows[1:] < rows[:-1]).any():
+        order = np.argsort(rows, kind="stable")
+        keep[order] = _prune_below_kth(rows[order], sims[order], k, slack)
+        return keep
+    start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    counts = np.diff(np.append(start, rows.size))
+    crowded = np.flatnonzero(counts > k)
+    if crowded.size == 0:
+        return keep
+    idx = _ranges(start[crowded], start[crowded] + counts[crowded])
+    seg = np.repeat(np.arange(crowded.size), counts[crowded])
+    order = np.lexsort((-sims[idx], seg))
+    seg_start = np.concatenate(([0], np.cumsum(counts[crowded])[:-1]))
+    kth = sims[idx[order[seg_start + k - 1]]]
+    keep[idx] = sims[idx] >= np.repeat(kth, counts[crowded]) - slack
+    return keep
+
+
+def _units(blocks: Blocks, q_in_block: np.ndarray, min_query: int) -> list[tuple[int, int]]:
+    """Runs ``[lo, hi)`` of consecutive blocks of one class, each holding >= ``min_query`` query rows
+    (or reaching the end of its class)."""
+    units: list[tuple[int, int]] = []
+    klass = blocks.klass.tolist()
+    counts = q_in_block.tolist()
+    lo, acc = 0, 0
+    for b in range(len(blocks)):
+        if b > lo and klass[b] != klass[lo]:
+            if acc:
+                units.append((lo, b))
+            lo, acc = b, 0
+        acc += counts[b]
+        if acc >= min_query:
+            units.append((lo, b + 1))
+            lo, acc = b + 1, 0
+    if lo < len(blocks) and acc:
+        units.append((lo, len(blocks)))
+    return units
