@@ -117,24 +117,30 @@ class HnswIndex:
         fetch = k * self.overfetch
         out_r, out_c, out_s = [], [], []
         while pending.size:
-            found, near = self.query(vecs[pending], fetch)
-            qi = np.repeat(pending, found.shape[1])
-            tj = found.ravel()
-            ok = mutual_mask(frame, rules, qi, tj)
-            s = pair_similarity(vecs, qi[ok], tj[ok])
-            keep = s >= threshold
-            qi, tj, s = qi[ok][keep], tj[ok][keep], s[keep]
-            got = np.bincount(qi, minlength=n)[pending]
-            # a row is settled when it has k partners, its neighbours fell below the threshold, or
-            # every indexed user was fetched; the others ask again for more neighbours
-            settled = (got >= k) | (near[:, -1] < threshold) | (found.shape[1] >= active.size)
-            if self.max_fetch is not None and fetch >= self.max_fetch:
-                settled[:] = True
-            mine = np.isin(qi, pending[settled])
-            out_r.append(qi[mine])
-            out_c.append(tj[mine])
-            out_s.append(s[mine])
-            pending = pending[~settled]
+            left = []
+            # query in chunks so that the (rows x fetch) result arrays stay within ~256 MiB
+            step = max(1, (1 << 25) // max(fetch, 1))
+            for lo in range(0, pending.size, step):
+                part = pending[lo : lo + step]
+                found, near = self.query(vecs[part], fetch)
+                qi = np.repeat(part, found.shape[1])
+                tj = found.ravel()
+                ok = mutual_mask(frame, rules, qi, tj)
+                s = pair_similarity(vecs, qi[ok], tj[ok])
+                keep = s >= threshold
+                qi, tj, s = qi[ok][keep], tj[ok][keep], s[keep]
+                got = np.bincount(qi, minlength=n)[part]
+                # a row is settled when it has k partners, its neighbours fell below the threshold,
+                # or every indexed user was fetched; the others ask again for more neighbours
+                settled = (got >= k) | (near[:, -1] < threshold) | (found.shape[1] >= active.size)
+                if self.max_fetch is not None and fetch >= self.max_fetch:
+                    settled[:] = True
+                mine = np.isin(qi, part[settled])
+                out_r.append(qi[mine])
+                out_c.append(tj[mine])
+                out_s.append(s[mine])
+                left.append(part[~settled])
+            pending = np.concatenate(left) if left else pending[:0]
             fetch *= 4
         r, c, s = (np.concatenate(x) for x in (out_r, out_c, out_s)) if out_r else (np.zeros(0, np.int64),) * 3
         return to_candidates(n, k, r, c, s)
