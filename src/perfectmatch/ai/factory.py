@@ -7,7 +7,6 @@ too (DeepSeek alone when only its key is set), and the local fallback with neith
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -100,18 +99,6 @@ def describe_ai(settings: AISettings, environ: Mapping[str, str] | None = None) 
     return plan_providers(settings, environ).description
 
 
-def _default_client_factory() -> Callable[[ProviderSpec], ChatClient]:
-    """``perfectmatch.adapters.llm.client_for``, resolved at call time.
-
-    The core never imports adapters at module level (tests/unit/test_layering.py); this lazy lookup
-    by name is the one deliberate exception, so ``build_analyzer(settings, cache=..., clock=...)``
-    works as bootstrap calls it. Pass ``make_client`` to avoid it.
-    """
-    module = importlib.import_module("perfectmatch.adapters.llm")
-    factory: Callable[[ProviderSpec], ChatClient] = module.client_for
-    return factory
-
-
 def build_analyzer(
     settings: AISettings,
     *,
@@ -136,8 +123,9 @@ def build_analyzer(
     environ
         Where ``OPENAI_API_KEY`` and friends are read (default ``os.environ``).
     make_client
-        Builds a ``ChatClient`` per provider (default: ``perfectmatch.adapters.llm.client_for``,
-        the ``OpenAICompatClient``; tests pass scripted clients).
+        Builds a ``ChatClient`` per provider; required when a provider is configured. Bootstrap
+        passes ``perfectmatch.adapters.llm.client_for`` (the core never imports adapters); tests
+        pass scripted clients.
 
     Returns
     -------
@@ -147,7 +135,7 @@ def build_analyzer(
     Raises
     ------
     ConfigError
-        A forced provider (``provider="openai"``/``"deepseek"``) lacks its key.
+        A provider is configured but ``make_client`` is missing, or a forced provider lacks its key.
     """
     clock = clock or _UtcClock()
     plan = plan_providers(settings, environ)
@@ -160,7 +148,11 @@ def build_analyzer(
                   accounting=accounting, description=plan.description, monotonic=monotonic)
     if plan.primary is None:
         return ResilientAnalyzer(None, **common)  # type: ignore[arg-type]
-    build = make_client or _default_client_factory()
+    if make_client is None:
+        raise ConfigError(
+            f"{plan.description}: build_analyzer needs make_client=perfectmatch.adapters.llm.client_for"
+        )
+    build = make_client
     limits = {"openai": (settings.openai_rpm, settings.openai_tpm),
               "deepseek": (settings.deepseek_rpm, settings.deepseek_tpm)}
     providers: dict[str, Provider] = {}

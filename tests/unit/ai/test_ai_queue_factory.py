@@ -97,9 +97,12 @@ def test_base_urls_and_missing_keys() -> None:
 
 
 def test_default_client_factory_builds_openai_compatible_clients() -> None:
-    from perfectmatch.adapters.llm import OpenAICompatClient
+    from perfectmatch.adapters.llm import OpenAICompatClient, client_for
 
-    a = build_analyzer(AISettings(), environ={"OPENAI_API_KEY": "k", "DEEPSEEK_API_KEY": "d"})
+    env = {"OPENAI_API_KEY": "k", "DEEPSEEK_API_KEY": "d"}
+    with pytest.raises(ConfigError, match="make_client"):
+        build_analyzer(AISettings(), environ=env)
+    a = build_analyzer(AISettings(), environ=env, make_client=client_for)
     clients = {n: p.client for n, p in a.engine.providers.items()}
     assert all(isinstance(c, OpenAICompatClient) for c in clients.values())
     assert clients["deepseek"].profile.json_schema_mode is False and a.uses_provider
