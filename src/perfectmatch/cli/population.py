@@ -27,7 +27,7 @@ def simulate_cmd(
     with progress_to_stderr(enabled=not st.json) as progress:
         report = simulate_and_store(
             app.uow, users, st.settings.seed if seed is None else seed,
-            today=app.clock.now().date(), progress=progress,
+            today=app.clock.now().date(), progress=progress, vector_spec=app.vector_spec,
         )
     if st.json:
         emit(report, as_json=True)

@@ -9,8 +9,10 @@ from datetime import date
 from typing import Any, overload
 
 from perfectmatch.errors import InvalidInputError
+from perfectmatch.matching.vectors import VectorSpec
 from perfectmatch.models import QuestionnaireResponse
 from perfectmatch.populations.simulate import SimulatedPopulation, simulate
+from perfectmatch.populations.vectors import answer_matrix_vectors
 from perfectmatch.ports import NO_PROGRESS, Progress, UnitOfWork
 
 MAX_USERS = 10_000_000
@@ -69,9 +71,11 @@ def check_users(n: int) -> int:
 
 
 def save_population(
-    uow: UnitOfWork, population: SimulatedPopulation, *, progress: Progress = NO_PROGRESS
+    uow: UnitOfWork, population: SimulatedPopulation, *, progress: Progress = NO_PROGRESS,
+    vector_spec: VectorSpec | None = None,
 ) -> tuple[int, int] | None:
-    """Store users, profiles, preferences and responses in one transaction; returns the id range.
+    """Store users, profiles, preferences, responses (and profile vectors, given ``vector_spec``)
+    in one transaction; returns the id range.
 
     ``uow`` must be fresh (not entered): it is entered here and committed once, so a failure
     half-way writes nothing. ``progress`` gets task ``"store"`` with one step per user.
@@ -80,6 +84,8 @@ def save_population(
     responses = population.responses
     with uow:
         ids = uow.population.save(population.frame, TrackedResponses(responses, progress, "store") if responses else ())
+        if vector_spec is not None:  # as the spec creates vectors at profile creation
+            uow.vector_matrix.save_matrix(answer_matrix_vectors(vector_spec, population.answers, ids))
         uow.commit()
     progress.advance("store", len(population) % STEP if responses else len(population))
     return (int(ids.min()), int(ids.max())) if len(ids) else None
@@ -93,6 +99,7 @@ def simulate_and_store(
     today: date,
     bank: Any | None = None,
     progress: Progress = NO_PROGRESS,
+    vector_spec: VectorSpec | None = None,
 ) -> SimulationReport:
     """Generate ``n`` users with ``simulate`` and store them, reporting counts and rows per second.
 
@@ -102,6 +109,8 @@ def simulate_and_store(
         A fresh unit of work (``app.uow``).
     n, seed, today, bank
         As for ``simulate``.
+    vector_spec
+        When given, profile vectors are built and stored with the users (``app.vector_spec``).
     progress
         Receives task ``"generate"`` (one step) and ``"store"`` (one step per user).
 
@@ -116,7 +125,7 @@ def simulate_and_store(
     population = simulate(n, seed, today=today, bank=bank)
     t1 = time.perf_counter()
     progress.advance("generate")
-    id_range = save_population(uow, population, progress=progress)
+    id_range = save_population(uow, population, progress=progress, vector_spec=vector_spec)
     t2 = time.perf_counter()
     return SimulationReport(
         users=n,
