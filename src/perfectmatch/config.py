@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CacheSettings(BaseModel):
     """Where cached values live: a local diskcache directory (default), Redis, or nowhere."""
 
-    backend: Literal["disk", "redis", "none"] = "disk"
+    backend: Literal["disk", "redis", "none"] = Field(default="disk", description="disk | redis | none")
     dir: Path = Field(default=Path(".perfectmatch-cache"), description="diskcache directory (owner-only)")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="used when backend=redis")
     namespace: str = Field(default="pm", description="key prefix, so several apps can share a Redis")
@@ -26,52 +26,52 @@ class CacheSettings(BaseModel):
 class MatchingSettings(BaseModel):
     """Numbers of the daily batch; defaults are the spec's."""
 
-    similarity_threshold: float = Field(default=0.65, ge=-1.0, le=1.0)
-    top_k: int = Field(default=50, ge=1, le=1000)
+    similarity_threshold: float = Field(default=0.65, ge=0.0, le=1.0, description="minimum vector similarity (0-1) of a candidate")
+    top_k: int = Field(default=50, ge=1, le=1000, description="candidates kept per user")
     min_compatibility: float = Field(default=70.0, ge=0.0, le=100.0, description="delivery threshold, 0-100")
-    free_daily_cap: int = Field(default=10, ge=0)
-    premium_daily_cap: int = Field(default=50, ge=0)
-    active_window_days: int = Field(default=30, ge=1)
+    free_daily_cap: int = Field(default=10, ge=0, description="new matches a day, free tier")
+    premium_daily_cap: int = Field(default=50, ge=0, description="new matches a day, premium tier")
+    active_window_days: int = Field(default=30, ge=1, description="active = seen within this many days")
     new_user_days: int = Field(default=7, ge=0, description="first-week visibility boost")
     min_pool: int = Field(default=20, ge=0, description="expand the radius when fewer candidates pass")
-    max_radius_km: float = Field(default=200.0, gt=0)
+    max_radius_km: float = Field(default=200.0, gt=0, description="radius expansion never goes beyond this")
     ai_stage: bool = Field(default=True, description="false: vector-only scores, no AI analysis stage")
     ai_shortlist_factor: int = Field(default=2, ge=1, description="AI analyses each user's best cap x this pairs")
-    mode: Literal["exact", "approx"] = "exact"
-    assignment: Literal["greedy", "global"] = "global"
+    mode: Literal["exact", "approx"] = Field(default="exact", description="candidate generation: exact | approx (hnswlib)")
+    assignment: Literal["greedy", "global"] = Field(default="global", description="distribution: global (fair b-matching) | greedy")
 
 
 class AISettings(BaseModel):
     """AI providers. With OPENAI_API_KEY set OpenAI is used; DEEPSEEK_API_KEY adds the backup."""
 
-    provider: Literal["auto", "local", "openai", "deepseek"] = "auto"
+    provider: Literal["auto", "local", "openai", "deepseek"] = Field(default="auto", description="auto: by which API keys are set")
     openai_api_key: SecretStr | None = Field(default=None, description="or OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, description="or OPENAI_BASE_URL")
-    openai_model: str = "gpt-4o-mini"
-    openai_embedding_model: str = "text-embedding-3-small"
+    openai_model: str = Field(default="gpt-4o-mini", description="OpenAI chat model")
+    openai_embedding_model: str = Field(default="text-embedding-3-small", description="OpenAI embeddings model")
     deepseek_api_key: SecretStr | None = Field(default=None, description="or DEEPSEEK_API_KEY")
     deepseek_base_url: str = Field(default="https://api.deepseek.com", description="or DEEPSEEK_BASE_URL")
-    deepseek_model: str = "deepseek-chat"
-    batch_size: int = Field(default=50, ge=1, le=200)
-    timeout_s: float = Field(default=15.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    failure_rate_switch: float = Field(default=0.10, ge=0.0, le=1.0)
+    deepseek_model: str = Field(default="deepseek-chat", description="DeepSeek chat model")
+    batch_size: int = Field(default=50, ge=1, le=200, description="pairs per compatibility request")
+    timeout_s: float = Field(default=15.0, gt=0, description="timeout of one provider call")
+    max_attempts: int = Field(default=3, ge=1, le=10, description="attempts per provider call")
+    failure_rate_switch: float = Field(default=0.10, ge=0.0, le=1.0, description="OpenAI failure rate that moves traffic to DeepSeek")
     # --- AI resilience, limits and accounting (issue 5; additive)
     max_retries: int = Field(default=3, ge=0, le=10, description="retries per batch across providers")
     batch_deadline_s: float = Field(default=45.0, gt=0, description="one deadline per batch, all attempts")
     backup_reserve_s: float = Field(default=15.0, ge=0, description="time the primary leaves for the backup")
     concurrency: int = Field(default=4, ge=1, le=64, description="AI requests in flight")
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=8.0, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0, description="first retry delay (exponential, with jitter)")
+    backoff_max_s: float = Field(default=8.0, ge=0, description="longest retry delay")
     breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open a breaker")
     breaker_reset_s: float = Field(default=30.0, gt=0, description="open time before a trial call")
     router_window: int = Field(default=20, ge=1, description="primary calls in the failure-rate window")
-    router_min_samples: int = Field(default=10, ge=1)
+    router_min_samples: int = Field(default=10, ge=1, description="calls in the window before the failure rate counts")
     router_probe_s: float = Field(default=30.0, gt=0, description="probe the primary this often when switched")
     openai_rpm: int = Field(default=500, ge=0, description="requests per minute (0: no limit)")
     openai_tpm: int = Field(default=200_000, ge=0, description="tokens per minute (0: no limit)")
-    deepseek_rpm: int = Field(default=0, ge=0)
-    deepseek_tpm: int = Field(default=0, ge=0)
+    deepseek_rpm: int = Field(default=0, ge=0, description="DeepSeek requests per minute (0: unlimited)")
+    deepseek_tpm: int = Field(default=0, ge=0, description="DeepSeek tokens per minute (0: unlimited)")
     run_budget_usd: float | None = Field(default=None, ge=0, description="stop spending (fall back) after this")
     prices_per_1k: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     db_url: str = Field(default="sqlite:///perfectmatch.db", description="SQLAlchemy URL; postgresql+psycopg://...")
     auto_migrate: bool = Field(default=True, description="apply database migrations on start-up")
     seed: int = Field(default=0, description="seed for every random choice the library makes")
-    log_level: str = "WARNING"
+    log_level: str = Field(default="WARNING", description="logging level of the perfectmatch loggers")
     embedder: Literal["hashing", "openai"] = Field(default="hashing", description="text embedder")
     cache: CacheSettings = CacheSettings()
     matching: MatchingSettings = MatchingSettings()

@@ -1,0 +1,22 @@
+"""The README stays the front door: its test command is what CI runs, and every setting is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from perfectmatch.config import env_variables
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    blocks = re.findall(r"```bash\n(.*?)\n```", README, flags=re.S)
+    test_cmd = next(b.strip() for b in blocks if "pytest" in b)
+    assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [name for name, _, _ in env_variables() if f"`{name}`" not in README]
+    assert not missing, f"README lacks: {missing}"
