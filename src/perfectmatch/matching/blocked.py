@@ -214,7 +214,7 @@ def pool_sizes(
 class _SortedSide:
     """Per-row inputs of the matrix-level preselection, in block order."""
 
-    vecs: np.ndarray  # (m, d) float32
+    vecs_t: np.ndarray  # (d, m) float32, transposed so that a gather of columns is ready for BLAS
     ages: np.ndarray  # (m,) int16
     want_lo: np.ndarray
     want_hi: np.ndarray
@@ -224,7 +224,7 @@ class _SortedSide:
     @classmethod
     def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
         return cls(
-            vecs=np.zeros((rows.size, 0), np.float32) if vecs is None else np.ascontiguousarray(vecs[rows],
+            vecs_t=np.zeros((0, rows.size), np.float32) if vecs is None else np.ascontiguousarray(vecs[rows].T,
                                                                                                  dtype=np.float32),
             ages=rules.ages[rows].astype(np.int16),
             want_lo=frame.age_min[rows].astype(np.int16),
@@ -235,7 +235,7 @@ class _SortedSide:
 
     def similar(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, np.ndarray]:
         """Entries ``(r, c)`` of the ``pos x tpos`` block with float32 similarity >= ``min_sim``."""
-        sims = self.vecs[pos] @ np.ascontiguousarray(self.vecs[tpos].T)
+        sims = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
         return np.nonzero(sims >= min_sim)
 
     def preselect(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float | None) -> tuple[np.ndarray, ...]:
@@ -245,7 +245,7 @@ class _SortedSide:
             sims = None
             mask = np.ones((pos.size, tpos.size), dtype=bool)
         else:
-            sims = self.vecs[pos] @ np.ascontiguousarray(self.vecs[tpos].T)
+            sims = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
             mask = sims >= min_sim
         qa, ta = self.ages[pos][:, None], self.ages[tpos][None, :]
         mask &= ta >= self.want_lo[pos][:, None]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfectmatch.frame import PopulationFrame
-from perfectmatch.matching.prefilter import GOAL_COMPATIBLE, PairRules, haversine_km
+from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, GOAL_COMPATIBLE, PairRules, haversine_km, unit_vectors
 
 KM_PER_DEG = 111.195
 
@@ -117,6 +117,12 @@ def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0
     )
 
 
+def _arc_km(dots: np.ndarray) -> np.ndarray:
+    """Great-circle distances from dot products of unit vectors, slightly underestimated (by at
+    most a metre) so that they stay lower bounds despite rounding."""
+    return np.maximum(np.arccos(np.clip(dots, -1.0, 1.0)) * EARTH_RADIUS_KM - 1e-3, 0.0)
+
+
 def class_pairs(blocks: Blocks) -> np.ndarray:
     """``(n_classes, n_classes)`` bool: genders sought both ways and goals compatible."""
     g, s, goal = blocks.class_gender, blocks.class_seeks, blocks.class_goal
@@ -145,6 +151,7 @@ def block_pairs(blocks: Blocks, query: np.ndarray | None = None) -> tuple[np.nda
     cls_start = np.flatnonzero(np.r_[True, blocks.klass[1:] != blocks.klass[:-1]]) if nb else np.zeros(0, np.int64)
     cls_stop = np.append(cls_start[1:], nb)
     cls_ids = blocks.klass[cls_start]
+    unit = unit_vectors(blocks.lat, blocks.lon)
     out_q, out_t = [], []
     for a in range(cls_ids.size):
         qa = np.arange(cls_start[a], cls_stop[a])
@@ -156,7 +163,7 @@ def block_pairs(blocks: Blocks, query: np.ndarray | None = None) -> tuple[np.nda
             q, t = qa[:, None], tb[None, :]
             ok = (blocks.age_hi[t] >= blocks.want_lo[q]) & (blocks.age_lo[t] <= blocks.want_hi[q])
             ok &= (blocks.age_hi[q] >= blocks.want_lo[t]) & (blocks.age_lo[q] <= blocks.want_hi[t])
-            dist = haversine_km(blocks.lat[q], blocks.lon[q], blocks.lat[t], blocks.lon[t])
+            dist = _arc_km(unit[qa] @ unit[tb].T)
             ok &= dist - blocks.span_km[q] - blocks.span_km[t] <= np.minimum(blocks.radius_km[q], blocks.radius_km[t])
             qi, ti = np.nonzero(ok)
             out_q.append(qa[qi])
