@@ -26,7 +26,9 @@ class CacheSettings(BaseModel):
 class MatchingSettings(BaseModel):
     """Numbers of the daily batch; defaults are the spec's."""
 
-    similarity_threshold: float = Field(default=0.65, ge=0.0, le=1.0, description="minimum vector similarity (0-1) of a candidate")
+    similarity_threshold: float = Field(
+        default=0.65, ge=0.0, le=1.0, description="minimum vector similarity (0-1) of a candidate"
+    )
     top_k: int = Field(default=50, ge=1, le=1000, description="candidates kept per user")
     min_compatibility: float = Field(default=70.0, ge=0.0, le=100.0, description="delivery threshold, 0-100")
     free_daily_cap: int = Field(default=10, ge=0, description="new matches a day, free tier")
@@ -37,14 +39,20 @@ class MatchingSettings(BaseModel):
     max_radius_km: float = Field(default=200.0, gt=0, description="radius expansion never goes beyond this")
     ai_stage: bool = Field(default=True, description="false: vector-only scores, no AI analysis stage")
     ai_shortlist_factor: int = Field(default=2, ge=1, description="AI analyses each user's best cap x this pairs")
-    mode: Literal["exact", "approx"] = Field(default="exact", description="candidate generation: exact | approx (hnswlib)")
-    assignment: Literal["greedy", "global"] = Field(default="global", description="distribution: global (fair b-matching) | greedy")
+    mode: Literal["exact", "approx"] = Field(
+        default="exact", description="candidate generation: exact | approx (hnswlib)"
+    )
+    assignment: Literal["greedy", "global"] = Field(
+        default="global", description="distribution: global (fair b-matching) | greedy"
+    )
 
 
 class AISettings(BaseModel):
     """AI providers. With OPENAI_API_KEY set OpenAI is used; DEEPSEEK_API_KEY adds the backup."""
 
-    provider: Literal["auto", "local", "openai", "deepseek"] = Field(default="auto", description="auto: by which API keys are set")
+    provider: Literal["auto", "local", "openai", "deepseek"] = Field(
+        default="auto", description="auto: by which API keys are set"
+    )
     openai_api_key: SecretStr | None = Field(default=None, description="or OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, description="or OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o-mini", description="OpenAI chat model")
@@ -55,7 +63,9 @@ class AISettings(BaseModel):
     batch_size: int = Field(default=50, ge=1, le=200, description="pairs per compatibility request")
     timeout_s: float = Field(default=15.0, gt=0, description="timeout of one provider call")
     max_attempts: int = Field(default=3, ge=1, le=10, description="attempts per provider call")
-    failure_rate_switch: float = Field(default=0.10, ge=0.0, le=1.0, description="OpenAI failure rate that moves traffic to DeepSeek")
+    failure_rate_switch: float = Field(
+        default=0.10, ge=0.0, le=1.0, description="OpenAI failure rate that moves traffic to DeepSeek"
+    )
     # --- AI resilience, limits and accounting (issue 5; additive)
     max_retries: int = Field(default=3, ge=0, le=10, description="retries per batch across providers")
     batch_deadline_s: float = Field(default=45.0, gt=0, description="one deadline per batch, all attempts")
@@ -84,7 +94,6 @@ class AISettings(BaseModel):
     ttl_match_s: float = Field(default=24 * 3600.0, gt=0, description="match analysis cache TTL")
     ttl_profile_s: float = Field(default=7 * 24 * 3600.0, gt=0, description="profile analysis cache TTL")
     ttl_starters_s: float = Field(default=12 * 3600.0, gt=0, description="conversation starters cache TTL")
-    queue_path: Path = Field(default=Path(".perfectmatch-ai-queue.sqlite3"), description="profile-analysis queue")
 
 
 class Settings(BaseSettings):

@@ -14,7 +14,6 @@ from perfectmatch.ai.queue import (
     AnalysisQueue,
     DrainReport,
     InMemoryAnalysisQueue,
-    SqliteAnalysisQueue,
     analyze_profile_or_enqueue,
     drain_queue,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "ResilientAnalyzer",
     "RetryPolicy",
     "RunSummary",
-    "SqliteAnalysisQueue",
     "StarterSuggestions",
     "analyze_profile_or_enqueue",
     "build_analyzer",

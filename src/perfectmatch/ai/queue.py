@@ -1,19 +1,16 @@
 """The profile-completion queue: analysis requests made while the AI is down, drained later.
 
 ``AnalysisQueue`` is the port (one pending request per user, claim with a lease so a crashed
-drainer's items come back). ``InMemoryAnalysisQueue`` is for tests; ``SqliteAnalysisQueue`` keeps
-requests in a SQLite file (stdlib ``sqlite3``) so nothing is lost across restarts until the
-database-backed queue replaces it.
+drainer's items come back). ``InMemoryAnalysisQueue`` is for tests; the durable implementation is
+``perfectmatch.adapters.storage.queue.SqlAnalysisQueue`` in the application database.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from perfectmatch.ai.analysis import ProfileAnalysis, ResilientAnalyzer
@@ -110,59 +107,6 @@ class InMemoryAnalysisQueue:
     def pending(self) -> int:
         with self._lock:
             return len(self._rows)
-
-
-class SqliteAnalysisQueue:
-    """``AnalysisQueue`` in a SQLite file; survives restarts. One connection per call (thread-safe)."""
-
-    def __init__(self, path: Path | str, clock: Clock) -> None:
-        self.path = Path(path)
-        self.clock = clock
-        with self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS ai_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "user_id INTEGER NOT NULL UNIQUE, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
-                "claimed_until REAL NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '')"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
-
-    def enqueue(self, user_id: int, payload: Mapping[str, Any]) -> int:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM ai_queue WHERE user_id = ?", (int(user_id),))
-            cur = db.execute("INSERT INTO ai_queue (user_id, payload) VALUES (?, ?)",
-                             (int(user_id), json.dumps(dict(payload), sort_keys=True)))
-            db.execute("COMMIT")
-            return int(cur.lastrowid or 0)
-
-    def claim(self, limit: int, *, lease_s: float = 300.0) -> list[QueuedAnalysis]:
-        now = self.clock.now().timestamp()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            rows = db.execute(
-                "SELECT id, user_id, payload, attempts FROM ai_queue WHERE claimed_until <= ? ORDER BY id LIMIT ?",
-                (now, int(limit)),
-            ).fetchall()
-            db.executemany("UPDATE ai_queue SET claimed_until = ? WHERE id = ?", [(now + lease_s, r[0]) for r in rows])
-            db.execute("COMMIT")
-        return [QueuedAnalysis(int(r[0]), int(r[1]), json.loads(r[2]), int(r[3])) for r in rows]
-
-    def done(self, item_id: int) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM ai_queue WHERE id = ?", (int(item_id),))
-
-    def release(self, item_id: int, error: str = "") -> None:
-        with self._connect() as db:
-            db.execute("UPDATE ai_queue SET claimed_until = 0, attempts = attempts + 1, error = ? WHERE id = ?",
-                       (error[:500], int(item_id)))
-
-    def pending(self) -> int:
-        with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM ai_queue").fetchone()[0])
 
 
 @dataclass(frozen=True)

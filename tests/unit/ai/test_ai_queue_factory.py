@@ -10,7 +10,6 @@ from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.llm import ScriptedChatClient
 from perfectmatch.ai import (
     InMemoryAnalysisQueue,
-    SqliteAnalysisQueue,
     analyze_profile_or_enqueue,
     build_analyzer,
     drain_queue,
@@ -27,16 +26,15 @@ def analyzer(client: ScriptedChatClient):
                           clock=FakeClock(), environ={}, make_client=lambda spec: client, sleep=lambda s: None)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make_queue(request, tmp_path):
+@pytest.fixture
+def make_queue():
+    """The same in-memory queue each call (the durable SQL queue has its own contract test)."""
     clock = FakeClock()
 
     def make():
-        if request.param == "memory":
-            if not hasattr(make, "q"):
-                make.q = InMemoryAnalysisQueue(clock)
-            return make.q
-        return SqliteAnalysisQueue(tmp_path / "q.sqlite3", clock)
+        if not hasattr(make, "q"):
+            make.q = InMemoryAnalysisQueue(clock)
+        return make.q
 
     make.clock = clock
     return make
