@@ -95,13 +95,19 @@ def _unit_survivors(
     out_r, out_c, out_s = out
     # similarity first (one product, one comparison): few entries survive it, and the remaining
     # checks run on those entries only
+    # the pairwise checks work on sorted positions (mostly sequential memory) and shrink the
+    # entries as they go; they compute exactly what prefilter.mutual_mask computes
     r, c = side.similar(pos, tpos, threshold - eps)
-    qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
-    ok = _ages_both_ways(frame, rules, qi, tj) & _exact_rest(frame, rules, qi, tj)
-    qi, tj, c = qi[ok], tj[ok], c[ok]
-    s = pair_similarity(vecs, qi, tj)
+    pq, pt = pos[r], tpos[c]
+    ok = side.ages_fit(pq, pt)
+    pq, pt, c = pq[ok], pt[ok], c[ok]
+    ok = (pq != pt) & side.within_radii(pq, pt)
+    if rules.excluded.size:
+        ok &= ~is_excluded(rules.excluded, side.ids[pq], side.ids[pt])
+    pq, pt, c = pq[ok], pt[ok], c[ok]
+    s = pair_similarity(side.vecs, pq, pt)
     keep = s >= threshold
-    qi, tj, s, c = qi[keep], tj[keep], s[keep], c[keep]
+    qi, tj, s, c = blocks.rows[pq[keep]], blocks.rows[pt[keep]], s[keep], c[keep]
     if symmetric:
         # targets outside the unit also get the entry (their unit skipped this block pair);
         # targets inside it appear as queries of this same product
@@ -116,12 +122,6 @@ def _unit_survivors(
     out_c.append(tj)
     out_s.append(s)
     return int(qi.size)
-
-
-def _ages_both_ways(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np.ndarray) -> np.ndarray:
-    aq, at = rules.ages[qi], rules.ages[tj]
-    return ((at >= frame.age_min[qi]) & (at <= frame.age_max[qi]) & (aq >= frame.age_min[tj])
-            & (aq <= frame.age_max[tj]))
 
 
 def blas_threads(limit: int | None) -> AbstractContextManager[object]:
@@ -215,23 +215,42 @@ class _SortedSide:
     """Per-row inputs of the matrix-level preselection, in block order."""
 
     vecs_t: np.ndarray  # (d, m) float32, transposed so that a gather of columns is ready for BLAS
+    vecs: np.ndarray  # (m, d) float32, the same rows (exact pair similarities)
+    ids: np.ndarray  # (m,) user ids
     ages: np.ndarray  # (m,) int16
     want_lo: np.ndarray
     want_hi: np.ndarray
     unit: np.ndarray  # (m, 3) float32 positions on the unit sphere
     min_dot: np.ndarray  # (m,) float32: cos(radius / R) minus a margin
+    unit64: np.ndarray  # (m, 3) float64, as rules.unit
+    cos_radius: np.ndarray  # (m,) float64, as rules.cos_radius
 
     @classmethod
     def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
         return cls(
             vecs_t=np.zeros((0, rows.size), np.float32) if vecs is None else np.ascontiguousarray(vecs[rows].T,
                                                                                                  dtype=np.float32),
+            vecs=np.zeros((rows.size, 0), np.float32) if vecs is None else vecs[rows],
+            ids=frame.ids[rows],
             ages=rules.ages[rows].astype(np.int16),
             want_lo=frame.age_min[rows].astype(np.int16),
             want_hi=frame.age_max[rows].astype(np.int16),
             unit=rules.unit[rows].astype(np.float32),
             min_dot=(rules.cos_radius[rows] - _GEO_MARGIN).astype(np.float32),
+            unit64=rules.unit[rows],
+            cos_radius=rules.cos_radius[rows],
         )
+
+    def ages_fit(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Each side's age within the other's wanted range (positions ``p``, ``q``)."""
+        ap, aq = self.ages[p], self.ages[q]
+        return (aq >= self.want_lo[p]) & (aq <= self.want_hi[p]) & (ap >= self.want_lo[q]) & (ap <= self.want_hi[q])
+
+    def within_radii(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``prefilter.within_radii`` on positions: the same float64 expression, bit for bit."""
+        u = self.unit64
+        dot = u[p, 0] * u[q, 0] + u[p, 1] * u[q, 1] + u[p, 2] * u[q, 2]
+        return dot >= np.maximum(self.cos_radius[p], self.cos_radius[q])
 
     def similar(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, np.ndarray]:
         """Entries ``(r, c)`` of the ``pos x tpos`` block with float32 similarity >= ``min_sim``."""
