@@ -240,19 +240,25 @@ def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
     return {"pairs_analysed": len(ctx.analyses), "analysed_by": merged}
 
 
+KEY_ANSWERS = 12  # the most important structured answers per user sent to the AI
+OPEN_ANSWER_CHARS = 200
+
+
 def _pair_data(app: Any, user_ids: np.ndarray) -> dict[int, dict[str, Any]]:
-    """Questionnaire data the AI may see: structured answers and open texts, nothing identifying."""
+    """The key questionnaire data the AI may see: dimension scores, the answers the user rated most
+    important, and open answers (shortened) — nothing identifying (no name, email, place, photo)."""
     with app.uow as uow:
         responses = uow.responses.find_many(sorted({int(u) for u in user_ids}))
-    return {
-        r.user_id: {
-            "answers": {x.question_id: (list(x.value) if isinstance(x.value, tuple) else x.value)
-                        for x in r.answers},
-            "importance": {x.question_id: x.importance for x in r.answers},
-            "open_answers": dict(r.open_texts),
+    out = {}
+    for r in responses:
+        key = sorted(r.answers, key=lambda a: (-a.importance, a.question_id))[:KEY_ANSWERS]
+        out[r.user_id] = {
+            "dimensionScores": {d.value: round(v, 1) for d, v in r.dimension_scores.items()},
+            "keyAnswers": {a.question_id: {"answer": list(a.value) if isinstance(a.value, tuple) else a.value,
+                                           "importance": a.importance} for a in key},
+            "openAnswers": {k: t[:OPEN_ANSWER_CHARS] for k, t in r.open_texts.items() if t},
         }
-        for r in responses
-    }
+    return out
 
 
 def _insight_row(day: date, r: PairAnalysis, c: PairContext) -> dict[str, Any]:

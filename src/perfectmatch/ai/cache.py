@@ -38,6 +38,4 @@ def cache_key(request_type: str, model: str, inputs: Any, *, namespace: str = "a
 
 def pair_inputs(pair: PairContext) -> Mapping[str, Any]:
     """The inputs of a pair analysis, without the pair id (a pair id is a label, not content)."""
-    payload = pair_payload(pair)
-    payload.pop("pairId")
-    return payload
+    return pair_payload(pair)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from perfectmatch.errors import InvalidInputError
 from perfectmatch.ports import ChatMessage, PairContext
 
 #: Bump a version whenever its template text changes: it is part of every cache key.
@@ -33,6 +34,7 @@ _PII_TOKENS = frozenset(
 _KEY_TOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,79}")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,20}\d(?!\w)")
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
@@ -144,18 +146,26 @@ def sanitize(value: Any) -> Any:
     return scrub_text(str(value))
 
 
-def encode_data(value: Any) -> str:
-    """Serialise sanitized data as JSON that cannot close a ``<tag>`` data section."""
-    text = json.dumps(sanitize(value), ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+def encode_data(value: Any, *, trusted: Mapping[str, str] | None = None) -> str:
+    """Serialise sanitized data as JSON that cannot close a ``<tag>`` data section.
+
+    ``trusted`` top-level keys (our own identifiers, such as a pair id) are added after sanitising,
+    so the PII scrubber cannot rewrite them; they must be plain tokens.
+    """
+    data = sanitize(value)
+    for key, token in (trusted or {}).items():
+        if not _TOKEN.fullmatch(token):
+            raise InvalidInputError(f"identifier {token!r} for {key!r} must match {_TOKEN.pattern}")
+        data[key] = token
+    text = json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
     for ch, esc in _ESCAPES.items():
         text = text.replace(ch, esc)
     return text
 
 
 def pair_payload(pair: PairContext) -> dict[str, Any]:
-    """What the model sees of one pair (before sanitising)."""
+    """What the model sees of one pair (before sanitising; the pair id is added as a trusted token)."""
     return {
-        "pairId": pair.pair_id,
         "userA": dict(pair.data_a),
         "userB": dict(pair.data_b),
         "vectorSimilarity": {k: round(float(v), 3) for k, v in sorted(pair.similarities.items())},
@@ -164,7 +174,7 @@ def pair_payload(pair: PairContext) -> dict[str, Any]:
 
 def compat_messages(pairs: Sequence[PairContext], errors: Mapping[str, str] | None = None) -> list[ChatMessage]:
     """Messages asking for the analysis of ``pairs``; ``errors`` (pair id -> problem) makes it a re-ask."""
-    lines = "\n".join(encode_data(pair_payload(p)) for p in pairs)
+    lines = "\n".join(encode_data(pair_payload(p), trusted={"pairId": p.pair_id}) for p in pairs)
     user = USER_COMPAT.format(n=len(pairs), data=lines)
     msgs = [ChatMessage("system", SYSTEM_COMPAT), ChatMessage("user", user)]
     if errors:

@@ -92,3 +92,19 @@ def test_scrubbing_is_fast_on_pathological_text() -> None:
     assert time.perf_counter() - t0 < 0.5
     assert scrub_text("write to ann.lee+pm@mail.example.org today") == "write to [removed] today"
     assert scrub_text("call +49 (170) 123-4567 now") == "call [removed] now"
+
+
+def test_pair_ids_are_not_scrubbed_and_must_be_plain_tokens() -> None:
+    """Our own pair ids (which contain dates and digits) reach the model verbatim."""
+    import pytest
+
+    from perfectmatch.ai.prompts import compat_messages
+    from perfectmatch.errors import InvalidInputError
+    from perfectmatch.ports import PairContext
+
+    pair = PairContext(pair_id="2026-11-25:1234567:7654321", user_a=1234567, user_b=7654321,
+                       data_a={"about": "call me at 415 555 0123"}, data_b={})
+    text = compat_messages([pair])[1].content
+    assert '"pairId":"2026-11-25:1234567:7654321"' in text and "555 0123" not in text
+    with pytest.raises(InvalidInputError):
+        compat_messages([PairContext(pair_id="x</data>", user_a=1, user_b=2, data_a={}, data_b={})])
