@@ -16,6 +16,7 @@ from perfectmatch.frame import PopulationFrame
 from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, GOAL_COMPATIBLE, PairRules, haversine_km, unit_vectors
 
 KM_PER_DEG = 111.195
+_MAX_TEST_ENTRIES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -154,20 +155,22 @@ def block_pairs(blocks: Blocks, query: np.ndarray | None = None) -> tuple[np.nda
     unit = unit_vectors(blocks.lat, blocks.lon)
     out_q, out_t = [], []
     for a in range(cls_ids.size):
-        qa = np.arange(cls_start[a], cls_stop[a])
-        qa = qa[qmask[qa]]
-        if qa.size == 0:
-            continue
-        for b in np.flatnonzero(cp[cls_ids[a], cls_ids]):
+        q_all = np.arange(cls_start[a], cls_stop[a])
+        q_all = q_all[qmask[q_all]]
+        for b in np.flatnonzero(cp[cls_ids[a], cls_ids]) if q_all.size else ():
             tb = np.arange(cls_start[b], cls_stop[b])
-            q, t = qa[:, None], tb[None, :]
-            ok = (blocks.age_hi[t] >= blocks.want_lo[q]) & (blocks.age_lo[t] <= blocks.want_hi[q])
-            ok &= (blocks.age_hi[q] >= blocks.want_lo[t]) & (blocks.age_lo[q] <= blocks.want_hi[t])
-            dist = _arc_km(unit[qa] @ unit[tb].T)
-            ok &= dist - blocks.span_km[q] - blocks.span_km[t] <= np.minimum(blocks.radius_km[q], blocks.radius_km[t])
-            qi, ti = np.nonzero(ok)
-            out_q.append(qa[qi])
-            out_t.append(tb[ti])
+            step = max(1, _MAX_TEST_ENTRIES // max(tb.size, 1))  # bounds the temporaries' memory
+            for lo in range(0, q_all.size, step):
+                qa = q_all[lo : lo + step]
+                q, t = qa[:, None], tb[None, :]
+                ok = (blocks.age_hi[t] >= blocks.want_lo[q]) & (blocks.age_lo[t] <= blocks.want_hi[q])
+                ok &= (blocks.age_hi[q] >= blocks.want_lo[t]) & (blocks.age_lo[q] <= blocks.want_hi[t])
+                dist = _arc_km(unit[qa] @ unit[tb].T)
+                ok &= dist - blocks.span_km[q] - blocks.span_km[t] <= np.minimum(blocks.radius_km[q],
+                                                                                 blocks.radius_km[t])
+                qi, ti = np.nonzero(ok)
+                out_q.append(qa[qi])
+                out_t.append(tb[ti])
     if not out_q:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     q, t = np.concatenate(out_q), np.concatenate(out_t)
