@@ -59,15 +59,24 @@ class Candidates:
         return a[first], b[first], s[first]
 
 
+_PAIR_CHUNK = 32_768
+
+
 def pair_similarity(vecs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Cosine similarity of row pairs as the float64 dot product of the (normalised) vectors.
 
     One fixed summation order per pair, so every code path gets bit-identical values and
     ``pair_similarity(v, i, j) == pair_similarity(v, j, i)``.
     """
-    a = vecs[np.asarray(i)].astype(np.float64)
-    b = vecs[np.asarray(j)].astype(np.float64)
-    return (a * b).sum(axis=-1)
+    i, j = np.asarray(i), np.asarray(j)
+    if i.ndim != 1:
+        a = vecs[i].astype(np.float64)
+        return (a * vecs[j].astype(np.float64)).sum(axis=-1)
+    out = np.empty(i.shape[0], dtype=np.float64)
+    for lo in range(0, i.shape[0], _PAIR_CHUNK):  # bounded memory: dense pools give millions of pairs
+        a = vecs[i[lo : lo + _PAIR_CHUNK]].astype(np.float64)
+        out[lo : lo + _PAIR_CHUNK] = (a * vecs[j[lo : lo + _PAIR_CHUNK]].astype(np.float64)).sum(axis=-1)
+    return out
 
 
 def _margin(vecs: np.ndarray) -> float:
