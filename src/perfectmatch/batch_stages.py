@@ -142,15 +142,20 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
     frame, vs = ctx.frame, ctx.vectors
     assert frame is not None and vs is not None and ctx.excluded is not None
     rules = prefilter.build_rules(frame, day=ctx.day, excluded=ctx.excluded, window_days=cfg.active_window_days)
-    radius, expanded = prefilter.expand_radii(frame, rules, min_pool=cfg.min_pool, max_radius_km=cfg.max_radius_km)
-    ctx.rules = rules.with_radius(radius)
     threshold = cosine_threshold(cfg.similarity_threshold)
     if ctx.mode == "approx":
         from perfectmatch.matching.hnsw import approx_candidates
 
+        radius, expanded = prefilter.expand_radii(frame, rules, min_pool=cfg.min_pool,
+                                                  max_radius_km=cfg.max_radius_km)
+        ctx.rules = rules.with_radius(radius)
         found = approx_candidates(frame, vs.vecs, ctx.rules, k=cfg.top_k, threshold=threshold)
-    else:
-        found = cand.exact_candidates(frame, vs.vecs, ctx.rules, k=cfg.top_k, threshold=threshold)
+    else:  # users with fewer than min_pool candidates get their radius widened step by step
+        found, expansion = cand.generate_with_expansion(
+            frame, vs.vecs, rules, k=cfg.top_k, threshold=threshold, min_pool=cfg.min_pool,
+            max_radius_km=cfg.max_radius_km,
+        )
+        ctx.rules, expanded = rules.with_radius(expansion.radius_km), expansion.added_km
     a, b, cos = found.pairs()
     ctx.pairs = (a, b, cos)
     info = {"candidate_pairs": int(a.size), "users_with_candidates": int((found.counts() > 0).sum()),

@@ -140,3 +140,20 @@ def test_blocked_pair_is_never_offered(populated: str) -> None:
         keys = uow.batch.excluded_pair_keys()
     assert pair_keys(np.array([first[0]]), np.array([first[1]]))[0] in keys
     app.close()
+
+
+def test_approximate_mode_delivers_valid_offers(tmp_path: Path, sqlite_template: Path) -> None:
+    path = tmp_path / "approx.db"
+    shutil.copy(sqlite_template, path)
+    app = make_app(f"sqlite:///{path}", min_pool=0)
+    simulate_and_store(app.uow, 800, 9, today=DAY)
+    report = run_daily_batch(app, day=DAY, mode="approx")
+    assert report.mode == "approx" and report.counts["matches"] > 0
+    with app.uow as uow:
+        frame = uow.population.load(active_on=DAY)
+        matches = uow.batch.matches_on(DAY)
+    row = {int(u): i for i, u in enumerate(frame.ids)}
+    i = np.array([row[m.user_a] for m in matches])
+    j = np.array([row[m.user_b] for m in matches])
+    assert prefilter.mutual_mask(frame, prefilter.build_rules(frame, day=DAY), i, j).all()
+    app.close()
