@@ -9,9 +9,12 @@ pair is covered once and entries are credited to both sides. The float32 product
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +32,8 @@ from perfectmatch.matching.pairs import (
 from perfectmatch.matching.prefilter import PairRules, is_excluded, within_radii
 
 _GEO_MARGIN = 2e-6
+T = TypeVar("T")
+R = TypeVar("R")
 _COMPACT_ENTRIES = 20_000_000
 
 
@@ -55,6 +60,7 @@ def exact_survivors(
     min_query: int = 64,
     threads: int | None = 1,
     buffer_entries: int = _COMPACT_ENTRIES,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed triples ``(row, partner, sim)``: the top ``k`` (all when ``None``) mutually compatible
     partners with similarity >= ``threshold`` of every query row, by blocked matrix products.
@@ -63,6 +69,8 @@ def exact_survivors(
     rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
     BLAS threads during the products (:func:`blas_threads`). Collected entries are reduced to each
     row's best ``k`` whenever more than ``buffer_entries`` have accumulated (keep it well above n k).
+    ``workers`` > 1 processes units in that many threads (numpy and BLAS release the GIL); results
+    are consumed in unit order, so the output does not depend on it.
     """
     _check(frame, vecs, rules, k)
     symmetric = rows is None
@@ -71,10 +79,18 @@ def exact_survivors(
     eps = _margin(vecs)
     out_r, out_c, out_s = [], [], []
     buffered, compact_at = 0, buffer_entries
+    def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
+        out: tuple[list, list, list] = ([], [], [])
+        _unit_survivors(frame, vecs, rules, blocks, side, *unit, threshold=threshold, eps=eps, k=k,
+                        symmetric=symmetric, out=out)
+        return out
+
     with blas_threads(threads):
-        for pos, tpos, unit_stop in units:
-            buffered += _unit_survivors(frame, vecs, rules, blocks, side, pos, tpos, unit_stop, threshold=threshold,
-                                        eps=eps, k=k, symmetric=symmetric, out=(out_r, out_c, out_s))
+        for got_r, got_c, got_s in _ordered_map(one, units, workers):
+            out_r += got_r
+            out_c += got_c
+            out_s += got_s
+            buffered += sum(x.size for x in got_r)
             if symmetric and k is not None and buffered > compact_at:
                 # keep memory bounded: reduce what has been collected to each row's best k so far
                 r, c, s, _ = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
@@ -84,6 +100,21 @@ def exact_survivors(
     if symmetric:
         r, c, s, _ = top_k_triples(r, c, s, k=k)
     return r, c, s
+
+
+def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` in order, on ``workers`` threads with at most ``2 * workers`` in flight."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _unit_survivors(

@@ -134,6 +134,7 @@ def exact_candidates(
     min_query: int = 64,
     threads: int | None = 1,
     buffer_entries: int = _COMPACT_ENTRIES,
+    workers: int = 1,
 ) -> Candidates:
     """Exact top-``k`` candidates per user by blocked matrix products (see the module docstring).
 
@@ -153,6 +154,8 @@ def exact_candidates(
         BLAS threads during the products (default 1, see :func:`blas_threads`; ``None`` = as is).
     buffer_entries
         Entries collected before they are reduced to each row's best ``k`` (bounds memory).
+    workers
+        Threads processing units of work in parallel (results do not depend on it).
 
     Returns
     -------
@@ -161,7 +164,7 @@ def exact_candidates(
     """
     r, c, s = exact_survivors(frame, vecs, rules, threshold=threshold, k=k, rows=rows, cell_km=cell_km,
                               age_band=age_band, min_query=min_query, threads=threads,
-                              buffer_entries=buffer_entries)
+                              buffer_entries=buffer_entries, workers=workers)
     return to_candidates(len(frame), k, r, c, s)
 
 

@@ -63,7 +63,8 @@ def test_exact_equals_dense_for_any_partition(
     exact = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, cell_km=cell_km, age_band=age_band,
                              min_query=min_query)
     _same(exact, dense)
-    _same(exact_candidates(frame, vecs, rules, k=k, threshold=0.3, min_query=min_query, buffer_entries=0), dense)
+    _same(exact_candidates(frame, vecs, rules, k=k, threshold=0.3, min_query=min_query, buffer_entries=0,
+                           workers=2), dense)
     rows = np.arange(0, len(frame), 3)
     sub = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, rows=rows, min_query=min_query)
     assert np.array_equal(sub.idx[rows], dense.idx[rows])
