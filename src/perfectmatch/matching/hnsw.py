@@ -20,7 +20,10 @@ import numpy as np
 from perfectmatch.errors import IndexNotBuiltError, InvalidInputError
 from perfectmatch.frame import PopulationFrame
 from perfectmatch.matching.candidates import Candidates, pair_similarity, to_candidates
+from perfectmatch.matching.evaluation import recall_at_k
 from perfectmatch.matching.prefilter import PairRules, mutual_mask
+
+__all__ = ["HnswIndex", "approx_candidates", "recall_at_k"]
 
 
 def _hnswlib() -> Any:
