@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from datetime import date
@@ -77,10 +78,15 @@ def _rss_mib(field: str) -> float:
     return float("nan")
 
 
+def _note(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float, float]:
     """``(result, best seconds, peak MiB)``: min time of ``repeat`` runs; the peak resident memory
     the first run added above the resident memory before it (Linux: the high-water mark is reset
     through ``/proc/self/clear_refs``, so C/C++ allocations such as hnswlib's count too)."""
+    _note(f"running {getattr(fn, '__name__', 'method')}")
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
     base = _rss_mib("VmRSS")
