@@ -3,6 +3,7 @@ insights and notifications — all set-based (a few statements per stage, never 
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 from perfectmatch.adapters.storage import schema as s
 from perfectmatch.adapters.storage.mappings import MATCHES, NOTIFICATIONS
 from perfectmatch.adapters.storage.population import CHUNK
-from perfectmatch.adapters.storage.repositories import insert_ignore, upsert
+from perfectmatch.adapters.storage.repositories import insert_ignore
 from perfectmatch.errors import BatchLockedError
 from perfectmatch.frame import pair_keys
 from perfectmatch.models import Match, Notification
@@ -116,9 +117,20 @@ class SqlBatchStore:
 
     # ---------------------------------------------------------------- insights
     def add_insights(self, rows: list[dict[str, Any]]) -> int:
-        stmt = upsert(self._conn, s.insights, ("id",))
-        for lo in range(0, len(rows), CHUNK):
-            self._conn.execute(stmt, rows[lo : lo + CHUNK])
+        """Upsert insight rows; JSON is serialised once here and written with a raw executemany."""
+        if not rows:
+            return 0
+        cols = ("id", "user_a", "user_b", "day", "source", "score", "basic", "premium")
+        sqlite_ = self._conn.dialect.name == "sqlite"
+        mark = "?" if sqlite_ else "%s"
+        update_cols = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        sql = (f"INSERT INTO insights ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+               f"ON CONFLICT (id) DO UPDATE SET {update_cols}")
+        dumps = json.dumps
+        data = [(r["id"], r["user_a"], r["user_b"], r["day"].isoformat() if sqlite_ else r["day"], r["source"],
+                 float(r["score"]), dumps(r["basic"]), dumps(r["premium"])) for r in rows]
+        for lo in range(0, len(data), CHUNK):
+            self._conn.exec_driver_sql(sql, data[lo : lo + CHUNK])  # type: ignore[arg-type]
         return len(rows)
 
     def insights_on(self, day: date) -> dict[str, dict[str, Any]]:
