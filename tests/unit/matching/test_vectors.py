@@ -59,6 +59,19 @@ def test_identical_answers_are_identical_vectors_and_empty_is_zero() -> None:
     assert set(SPEC.slices) == {"RC", "CS", "EI", "LC", "CV", TEXT_BLOCK}
 
 
+def test_block_projection_keeps_unit_rows_and_block_cosines() -> None:
+    spec = VectorSpec(LAYOUT, HashingEmbedder(dim=32), block_dim=8)
+    rng = np.random.default_rng(5)
+    feats, _ = LAYOUT.encode_matrix(random_answers(rng, 6))
+    vecs = spec.build(feats, spec.embed_answers({"o1": ["hiking dogs"] * 6}, 6))
+    assert spec.dim <= 6 * 8 and vecs.shape == (6, spec.dim)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    cos = spec.block_cosines(vecs[:-1], vecs[1:])
+    np.testing.assert_allclose((vecs[:-1] * vecs[1:]).sum(axis=1), sum(spec.weights[k] * cos[k] for k in cos),
+                               atol=1e-4)
+    assert spec.version != VectorSpec(LAYOUT, HashingEmbedder(dim=32)).version
+
+
 def test_version_names_every_input() -> None:
     assert SPEC.version != VectorSpec(LAYOUT, HashingEmbedder(dim=64)).version
     assert SPEC.version != VectorSpec(LAYOUT, HashingEmbedder(dim=32), text_weight=0.3).version
