@@ -115,10 +115,6 @@ class Settings(BaseSettings):
     matching: MatchingSettings = MatchingSettings()
     ai: AISettings = AISettings()
 
-    def redacted(self) -> dict[str, object]:
-        """Settings as a dict with every secret masked, for ``doctor`` and logs."""
-        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
-
 
 def env_variables() -> list[tuple[str, str, str]]:
     """Every environment variable Settings reads, as (name, default, description) rows."""

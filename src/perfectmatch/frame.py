@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from perfectmatch.errors import InvalidInputError
 from perfectmatch.models import (
     MAX_AGE,
     MIN_AGE,
@@ -125,12 +124,6 @@ class PopulationFrame:
         flag((self.goal < 0) | (self.goal >= len(GOALS)), "goal", self.goal, "unknown goal code")
         return problems
 
-    def check(self, *, today: date) -> None:
-        """Raise ``InvalidInputError`` naming the first problems if ``validate`` finds any."""
-        problems = self.validate(today=today)
-        if problems:
-            raise InvalidInputError(f"{len(problems)} invalid row(s): " + "; ".join(problems[:5]))
-
     # ----------------------------------------------------------- conversions
     @classmethod
     def from_members(cls, members: Sequence[Member]) -> PopulationFrame:
@@ -217,8 +210,3 @@ def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.int64)
     return (np.minimum(a, b) << 32) | np.maximum(a, b)
 
-
-def split_pair_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of ``pair_keys``: ``(low ids, high ids)``."""
-    keys = np.asarray(keys, dtype=np.int64)
-    return keys >> 32, keys & 0xFFFFFFFF

@@ -48,9 +48,5 @@ class DiskCache:
             if isinstance(key, str) and key.startswith(self._ns):
                 self._cache.delete(key)
 
-    def expire(self) -> int:
-        """Drop expired entries now; returns how many were removed."""
-        return int(self._cache.expire())
-
     def close(self) -> None:
         self._cache.close()
