@@ -101,3 +101,12 @@ def test_main_flow_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and json.loads(out)["insight"]["score"] > 0
     code, out, _ = run(["--db", db, "--json", "batch", "run"], capsys)
     assert json.loads(out)["status"] == "already_done"
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "perfectmatch", "--help"], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert "batch" in out.stdout
