@@ -134,8 +134,10 @@ class SqlBatchStore:
         return len(rows)
 
     def insights_on(self, day: date) -> dict[str, dict[str, Any]]:
-        rows = self._conn.execute(select(s.insights).where(s.insights.c.day == day)).mappings()
-        return {r["id"]: dict(r) for r in rows}
+        """Scores of the insights stored for ``day`` (id, users, source, score; not the content)."""
+        i = s.insights
+        rows = self._conn.execute(select(i.c.id, i.c.user_a, i.c.user_b, i.c.source, i.c.score).where(i.c.day == day))
+        return {r["id"]: dict(r) for r in rows.mappings()}
 
     def insight(self, insight_id: str) -> dict[str, Any] | None:
         row = self._conn.execute(select(s.insights).where(s.insights.c.id == insight_id)).mappings().first()
