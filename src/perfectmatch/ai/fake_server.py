@@ -1,7 +1,7 @@
 """``FakeOpenAIServer``: an OpenAI-compatible HTTP server on 127.0.0.1 with deterministic answers and faults.
 
-Serves ``POST /v1/chat/completions`` and ``POST /v1/embeddings``. Answers are derived from the
-request: the JSON data section of our prompts (``<pair_data>`` / ``<profile_data>``) is parsed and
+Serves ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models``. Answers are
+derived from the request: the JSON data section of our prompts (``<pair_data>`` / ``<profile_data>``) is parsed and
 every pair gets a plausible analysis whose score follows its vector similarities
 (:func:`expected_score`), so tests can check that nothing was mis-assigned. Faults are injected by
 rate (seeded) or by script: ``429`` (with ``Retry-After``), ``500``, ``503``, ``timeout`` (hangs),
@@ -314,6 +314,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0].rstrip("/")
+        if path.endswith("/models"):  # what health checks probe
+            self._send(200, {}, {"object": "list", "data": [{"id": self.fake.model, "object": "model"}]})
+        else:
+            self._send(404, {}, _err(f"unknown path {path}", "invalid_request_error"))
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
