@@ -17,7 +17,7 @@
         ProviderError -> ProviderTimeout, ProviderRateLimited
         CircuitOpenError
         AnalysisParseError
-      BillingError -> InvalidTransition, WebhookSignatureError
+      BillingError -> InvalidTransition, WebhookSignatureError, PaymentUnavailable
       StorageError
         NotFound
         DatabaseUnavailable
@@ -131,6 +131,10 @@ class InvalidTransition(BillingError):
 
 class WebhookSignatureError(BillingError):
     """A webhook signature is missing, wrong or outside the tolerance window."""
+
+
+class PaymentUnavailable(BillingError):
+    """The payment provider could not be reached or failed; nothing is known to be charged."""
 
 
 class StorageError(PerfectMatchError):

@@ -232,6 +232,8 @@ class PaymentResult:
     failure_code: str | None = None
     card_last4: str | None = None
     card_brand: str | None = None
+    card_exp_month: int | None = None  # billing: expiring-card notices (additive)
+    card_exp_year: int | None = None
 
 
 class PaymentGateway(Protocol):
