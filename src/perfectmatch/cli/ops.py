@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,6 +33,52 @@ def doctor_cmd(
 def _table(report: object) -> list[dict[str, object]]:
     return [{"check": c.name, "ok": "ok" if c.ok else "FAIL", "detail": c.detail, "seconds": c.seconds}
             for c in report.checks]  # type: ignore[attr-defined]
+
+
+def _metrics_for(st: object) -> tuple[object, object]:
+    from perfectmatch.ops.metrics import OpsMetrics, stored_batch_reports
+
+    app = st.app  # type: ignore[attr-defined]
+    metrics = OpsMetrics()
+    metrics.watch_analyzer(app.analyzer)
+    for report in stored_batch_reports(app):
+        metrics.record_batch(report)
+    return metrics, app
+
+
+@metrics_app.command("textfile")
+def metrics_textfile_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="output .prom file (written atomically)")],
+) -> None:
+    """Write the metrics (last stored batch run, AI counters) for node-exporter's textfile collector."""
+    metrics, _ = _metrics_for(state(ctx))
+    path = metrics.write_textfile(file)  # type: ignore[attr-defined]
+    emit({"written": str(path)}, as_json=state(ctx).json, title="metrics textfile")
+
+
+@metrics_app.command("serve")
+def metrics_serve_cmd(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option("--port", help="TCP port for /metrics")] = 9464,
+    addr: Annotated[str, typer.Option("--addr", help="address to bind")] = "127.0.0.1",
+    refresh_s: Annotated[float, typer.Option("--refresh", help="seconds between batch-run refreshes")] = 30.0,
+) -> None:
+    """Serve /metrics until interrupted, picking up each newly finished batch run."""
+    import time
+
+    from perfectmatch.ops.metrics import stored_batch_reports
+
+    metrics, app = _metrics_for(state(ctx))
+    metrics.serve(port, addr=addr)  # type: ignore[attr-defined]
+    typer.echo(f"serving metrics on http://{addr}:{port}/metrics", err=True)
+    seen = {r.day for r in stored_batch_reports(app)}
+    while True:
+        time.sleep(refresh_s)
+        for report in stored_batch_reports(app):
+            if report.day not in seen:
+                seen.add(report.day)
+                metrics.record_batch(report)  # type: ignore[attr-defined]
 
 
 def register(root: typer.Typer, db_app: typer.Typer) -> None:

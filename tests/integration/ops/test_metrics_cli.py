@@ -1,0 +1,40 @@
+"""``perfectmatch metrics textfile`` after a real batch run on SQLite."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from perfectmatch.adapters.cache.memory import MemoryCache
+from perfectmatch.adapters.clock import FakeClock
+from perfectmatch.adapters.notify.basic import RecordingNotifier
+from perfectmatch.bootstrap import build_app
+from perfectmatch.cli import app as cli_app
+from perfectmatch.config import Settings
+from perfectmatch.pipeline import run_daily_batch
+from perfectmatch.populations.store import simulate_and_store
+
+DAY = date(2026, 11, 25)
+
+
+def test_textfile_exposes_the_last_stored_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'pm.db'}"
+    clock = FakeClock(datetime(2026, 11, 25, 3, tzinfo=UTC))
+    settings = Settings(_env_file=None, db_url=url, cache={"backend": "none"}, ai={"provider": "local"}, seed=1)
+    app = build_app(settings, clock=clock, cache=MemoryCache(clock), notifier=RecordingNotifier())
+    simulate_and_store(app.uow, 200, 5, today=DAY)
+    report = run_daily_batch(app, day=DAY)
+    app.close()
+    monkeypatch.setenv("PERFECTMATCH_AI__PROVIDER", "local")
+    monkeypatch.setenv("PERFECTMATCH_CACHE__BACKEND", "none")
+    out = tmp_path / "pm.prom"
+    res = CliRunner().invoke(cli_app, ["--db", url, "--json", "metrics", "textfile", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    for stage, seconds in report.stage_seconds.items():
+        assert f'perfectmatch_batch_stage_seconds{{stage="{stage}"}} {float(seconds)}' in text
+    assert f"perfectmatch_batch_matches {float(report.counts['matches'])}" in text
+    assert "# TYPE perfectmatch_ai_request_latency_seconds histogram" in text
