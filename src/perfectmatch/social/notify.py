@@ -1,0 +1,364 @@
+"""The notification service: preferences, quiet hours, batching, rate limit, priority and the inbox.
+
+Flow (spec "Notification Delivery Workflow"): an event arrives from the bus, becomes one
+notification per recipient, is checked against the recipient's preferences (type switch, then
+channels push / in-app / email), stored, and delivered unless the recipient is inside quiet hours
+(local time, ``zoneinfo``) or over their hourly limit, in which case it is *deferred* (kept with a
+``_deferUntil`` time inside ``notifications.content``) and ``flush()`` delivers it later, highest
+priority first. A new notification of the same type as one still waiting is folded into it
+(``content["count"]`` grows) instead of piling up. Delivery to push or email goes through the
+``Notifier`` port with retries; in-app only notifications are delivered by being stored.
+
+Internal state lives in keys starting with ``_`` inside ``content`` (``_deferUntil``, ``_failures``,
+``_archived``), because the schema has no columns for them; ``to_spec_json`` and the notifier never
+see those keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from perfectmatch.errors import NotFound
+from perfectmatch.models import Channels, Notification, NotificationPreferences, NotificationType, Priority, UserId
+from perfectmatch.ports import Clock, Notifier, UnitOfWork
+from perfectmatch.social.delivery import RetryPolicy, send_with_retry
+from perfectmatch.social.errors import DeliveryFailed
+from perfectmatch.social.events import (
+    EventBus,
+    LikeReceived,
+    MatchesDelivered,
+    MessageReceived,
+    MutualMatched,
+    SubscriptionChanged,
+)
+
+RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
+DEFER, FAILURES, ARCHIVED = "_deferUntil", "_failures", "_archived"
+OTHER_USER_KEYS = ("userId", "senderId", "likerId")  # content keys that name the other user
+BATCH_PREFIX = "batch:"  # written and delivered by the daily batch's own notify stage
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one submitted notification.
+
+    ``status`` is ``delivered``, ``deferred`` (quiet hours, rate limit or a failed send; kept),
+    ``batched`` (folded into the waiting notification ``into``), ``suppressed`` (preferences),
+    or ``duplicate`` (that id exists already).
+    """
+
+    id: str
+    status: str
+    deliver_after: datetime | None = None
+    into: str | None = None
+
+
+def quiet_until(prefs: NotificationPreferences, now: datetime) -> datetime | None:
+    """The UTC end of the quiet window ``now`` is in, or ``None`` when outside quiet hours.
+
+    Windows are local wall-clock times in ``prefs.timezone`` and may cross midnight (22:00-07:00).
+    ``quiet_start == quiet_end`` (or either unset) means no quiet hours.
+    """
+    start, end = prefs.quiet_start, prefs.quiet_end
+    if start is None or end is None or start == end:
+        return None
+    tz = ZoneInfo(prefs.timezone)
+    local = now.astimezone(tz)
+    t = local.time().replace(tzinfo=None)
+    if start < end:
+        inside, day = start <= t < end, local.date()
+    else:
+        inside = t >= start or t < end
+        day = local.date() + timedelta(days=1) if t >= start else local.date()
+    if not inside:
+        return None
+    until = datetime.combine(day, end, tz).astimezone(now.tzinfo)
+    return until if until > now else now + timedelta(minutes=1)  # DST folds: try again shortly
+
+
+def to_spec_json(note: Notification) -> dict[str, Any]:
+    """The spec's notification JSON: ids, type, priority, content, channels, status and timestamps."""
+
+    def iso(t: datetime | None) -> str | None:
+        return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+    return {
+        "notificationId": note.id,
+        "userId": note.user_id,
+        "type": note.type.value,
+        "priority": note.priority.value,
+        "content": public_content(note.content),
+        "channels": {"push": note.channels.push, "inApp": note.channels.in_app, "email": note.channels.email},
+        "status": {"delivered": note.delivered, "read": note.read, "interacted": note.read,
+                   "archived": bool(note.content.get(ARCHIVED, False))},
+        "timestamps": {"created": iso(note.created_at), "delivered": iso(note.delivered_at), "read": iso(note.read_at)},
+    }
+
+
+def public_content(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` without the service's internal ``_`` keys."""
+    return {k: v for k, v in content.items() if not k.startswith("_")}
+
+
+def notes_for(event: object) -> list[Notification]:
+    """The notifications an event causes (one per recipient), with stable idempotency ids."""
+    if isinstance(event, LikeReceived):  # the liker stays hidden: premium users list likers separately
+        return [Notification(id=f"like:{event.liker}:{event.likee}", user_id=event.likee, type=NotificationType.LIKE,
+                             priority=Priority.LOW, content={"count": 1}, created_at=event.at)]
+    if isinstance(event, MutualMatched):
+        return [
+            Notification(id=f"mutual:{event.user_a}:{event.user_b}:{me}", user_id=me,
+                         type=NotificationType.MUTUAL_MATCH, priority=Priority.HIGH, created_at=event.at,
+                         content={"userId": other, "conversationId": event.conversation_id,
+                                  "compatibilityScore": round(event.score)})
+            for me, other in ((event.user_a, event.user_b), (event.user_b, event.user_a))
+        ]
+    if isinstance(event, MessageReceived):
+        return [Notification(id=f"message:{event.message_id}", user_id=event.recipient,
+                             type=NotificationType.MESSAGE, priority=Priority.HIGH, created_at=event.at,
+                             content={"senderId": event.sender, "conversationId": event.conversation_id,
+                                      "messageId": event.message_id, "kind": event.kind, "preview": event.preview})]
+    if isinstance(event, MatchesDelivered):
+        return [Notification(id=f"new_match:{event.user_id}:{event.at.isoformat()}", user_id=event.user_id,
+                             type=NotificationType.NEW_MATCH, created_at=event.at,
+                             content={"newMatches": event.count, "bestScore": event.best_score})]
+    if isinstance(event, SubscriptionChanged):  # critical: email too (if the user allows email)
+        return [Notification(id=f"subscription:{event.user_id}:{event.state}:{event.at.isoformat()}",
+                             user_id=event.user_id, type=NotificationType.SUBSCRIPTION, priority=Priority.HIGH,
+                             channels=Channels(email=True), created_at=event.at,
+                             content={"state": event.state, "planId": event.plan_id})]
+    raise TypeError(f"no notifications defined for event {type(event).__name__}")
+
+
+def _with(note: Notification, **changes: Any) -> Notification:
+    return note.model_copy(update=changes)
+
+
+class NotificationService:
+    """Applies preferences, quiet hours, batching, the hourly limit and priorities; serves the inbox.
+
+    Parameters
+    ----------
+    uow_factory
+        Returns a fresh unit of work (``lambda: app.uow``).
+    clock
+        The time source; quiet hours and rate limits use ``clock.now()``.
+    notifier
+        Delivers push and email notifications; retried with ``policy`` on failure.
+    policy
+        Retry attempts and exponential backoff for the notifier.
+    retention_days
+        In-app notifications older than this disappear from the inbox and are purged unless archived.
+    """
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock, notifier: Notifier, *,
+                 policy: RetryPolicy | None = None, retention_days: int = 30) -> None:
+        self._uow = uow_factory
+        self.clock = clock
+        self.notifier = notifier
+        self.policy = policy or RetryPolicy()
+        self.retention = timedelta(days=retention_days)
+
+    # ------------------------------------------------------------------ intake
+    def subscribe_to(self, bus: EventBus) -> None:
+        """Handle every social event type published on ``bus``."""
+        for kind in (LikeReceived, MutualMatched, MessageReceived, MatchesDelivered, SubscriptionChanged):
+            bus.subscribe(kind, self.handle)
+
+    def handle(self, event: object) -> list[Outcome]:
+        """Turn ``event`` into notifications and submit each."""
+        return [self.submit(note) for note in notes_for(event)]
+
+    def submit(self, note: Notification) -> Outcome:
+        """Store ``note`` for its user (after preferences) and deliver it now or later.
+
+        Raises
+        ------
+        NotFound
+            The recipient does not exist (nothing is stored).
+        """
+        with self._uow() as uow:
+            if uow.users.find(note.user_id) is None:
+                raise NotFound(f"user {note.user_id} not found")
+            if uow.notifications.find(note.id) is not None:
+                return Outcome(note.id, "duplicate")
+            prefs = self._prefs(uow, note.user_id)
+            ch = Channels(push=note.channels.push and prefs.channels.push,
+                          in_app=note.channels.in_app and prefs.channels.in_app,
+                          email=note.channels.email and prefs.channels.email)
+            if not prefs.allows(note.type) or not (ch.push or ch.in_app or ch.email):
+                return Outcome(note.id, "suppressed")
+            waiting = self._waiting_of_type(uow, note.user_id, note.type)
+            if waiting is not None:
+                count = int(waiting.content.get("count", 1)) + int(note.content.get("count", 1))
+                internal = {k: v for k, v in waiting.content.items() if k.startswith("_")}
+                priority = min(waiting.priority, note.priority, key=RANK.__getitem__)
+                uow.notifications.add(_with(waiting, content={**note.content, **internal, "count": count},
+                                            priority=priority))
+                target = waiting.id
+            else:
+                uow.notifications.add(_with(note, channels=ch, delivered=False, delivered_at=None,
+                                            read=False, read_at=None))
+                target = note.id
+            uow.commit()
+        outcome = self._attempt(target)
+        return Outcome(note.id, "batched", outcome.deliver_after, into=target) if target != note.id else outcome
+
+    def flush(self) -> list[Outcome]:
+        """Deliver every waiting notification that is due, highest priority (then oldest) first."""
+        now = self.clock.now()
+        with self._uow() as uow:
+            due = [n for n in uow.notifications.where(delivered=False)
+                   if not n.id.startswith(BATCH_PREFIX) and self._due(n, now)]
+        due.sort(key=lambda n: (RANK[n.priority], n.created_at, n.id))
+        return [self._attempt(n.id) for n in due]
+
+    # ------------------------------------------------------------------ delivery
+    def _attempt(self, note_id: str) -> Outcome:
+        now = self.clock.now()
+        with self._uow() as uow:
+            note = uow.notifications.get(note_id)
+            if note.delivered:
+                return Outcome(note_id, "duplicate")
+            prefs = self._prefs(uow, note.user_id)
+            wait = quiet_until(prefs, now) or self._rate_wait(uow, note.user_id, prefs.max_per_hour, now)
+            if wait is not None:
+                uow.notifications.add(_with(note, content={**note.content, DEFER: wait.isoformat()}))
+                uow.commit()
+                return Outcome(note_id, "deferred", wait)
+        if note.channels.push or note.channels.email:
+            try:
+                send_with_retry(self.notifier, _with(note, content=public_content(note.content)), self.policy)
+            except DeliveryFailed:
+                retry_at = now + timedelta(seconds=self.policy.max_s)
+                with self._uow() as uow:
+                    note = uow.notifications.get(note_id)
+                    content = {**note.content, DEFER: retry_at.isoformat(),
+                               FAILURES: int(note.content.get(FAILURES, 0)) + 1}
+                    uow.notifications.add(_with(note, content=content))
+                    uow.commit()
+                return Outcome(note_id, "deferred", retry_at)
+        with self._uow() as uow:
+            note = uow.notifications.get(note_id)
+            content = {k: v for k, v in note.content.items() if k not in (DEFER, FAILURES)}
+            uow.notifications.add(_with(note, content=content, delivered=True, delivered_at=now))
+            uow.commit()
+        return Outcome(note_id, "delivered")
+
+    def _rate_wait(self, uow: Any, user_id: UserId, limit: int, now: datetime) -> datetime | None:
+        """When the user may get another notification, if ``limit`` were hit in the closed hour to ``now``."""
+        recent = sorted(n.delivered_at for n in uow.notifications.where(user_id=user_id, delivered=True)
+                        if n.delivered_at is not None and n.delivered_at >= now - HOUR)
+        if len(recent) < limit:
+            return None
+        return recent[len(recent) - limit] + HOUR + timedelta(seconds=1)
+
+    @staticmethod
+    def _due(note: Notification, now: datetime) -> bool:
+        after = note.content.get(DEFER)
+        return after is None or datetime.fromisoformat(after) <= now
+
+    @staticmethod
+    def _waiting_of_type(uow: Any, user_id: UserId, kind: NotificationType) -> Notification | None:
+        waiting = [n for n in uow.notifications.where(user_id=user_id, type=kind.value, delivered=False)
+                   if not n.id.startswith(BATCH_PREFIX)]
+        return min(waiting, key=lambda n: (n.created_at, n.id)) if waiting else None
+
+    @staticmethod
+    def _prefs(uow: Any, user_id: UserId) -> NotificationPreferences:
+        return uow.notification_prefs.find(user_id) or NotificationPreferences(user_id=user_id)
+
+    # ------------------------------------------------------------------ preferences
+    def preferences(self, user_id: UserId) -> NotificationPreferences:
+        """The user's preferences (defaults when never set)."""
+        with self._uow() as uow:
+            return self._prefs(uow, user_id)
+
+    def set_preferences(self, prefs: NotificationPreferences) -> None:
+        """Store ``prefs`` (the time zone must be a valid IANA name).
+
+        Raises
+        ------
+        InvalidInputError
+            Unknown time zone.
+        NotFound
+            Unknown user.
+        """
+        from zoneinfo import ZoneInfoNotFoundError
+
+        from perfectmatch.errors import InvalidInputError
+
+        try:
+            ZoneInfo(prefs.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidInputError(f"notification preferences: unknown time zone {prefs.timezone!r}") from exc
+        with self._uow() as uow:
+            if uow.users.find(prefs.user_id) is None:
+                raise NotFound(f"user {prefs.user_id} not found")
+            uow.notification_prefs.add(prefs)
+            uow.commit()
+
+    # ------------------------------------------------------------------ inbox
+    def inbox(self, user_id: UserId, *, archived: bool = False, limit: int = 50) -> list[Notification]:
+        """Delivered in-app notifications, newest first: the last ``retention_days`` or, with
+        ``archived=True``, the archived ones (kept past retention). Nothing about a blocked user shows."""
+        now = self.clock.now()
+        with self._uow() as uow:
+            if uow.users.find(user_id) is None:
+                raise NotFound(f"user {user_id} not found")
+            notes = uow.notifications.where(user_id=user_id, delivered=True)
+            hidden = {b.blocked for b in uow.blocks.where(blocker=user_id)}
+            hidden |= {b.blocker for b in uow.blocks.where(blocked=user_id)}
+        shown = [
+            n for n in notes
+            if n.channels.in_app and bool(n.content.get(ARCHIVED, False)) == archived
+            and (archived or n.created_at >= now - self.retention)
+            and not any(n.content.get(k) in hidden for k in OTHER_USER_KEYS)
+        ]
+        shown.sort(key=lambda n: (n.created_at, n.id), reverse=True)
+        return shown[:limit]
+
+    def badge_count(self, user_id: UserId) -> int:
+        """Unread, unarchived in-app notifications of the user (what the app icon shows)."""
+        return sum(not n.read for n in self.inbox(user_id, limit=10**9))
+
+    def mark_read(self, user_id: UserId, note_id: str) -> Notification:
+        """Mark one of the user's notifications read (idempotent: the first read time stays).
+
+        Raises
+        ------
+        NotFound
+            No such notification for this user.
+        """
+        return self._change(user_id, note_id, lambda n, now: n if n.read else _with(n, read=True, read_at=now))
+
+    def archive(self, user_id: UserId, note_id: str) -> Notification:
+        """Archive one of the user's notifications: out of the inbox and badge, kept past retention."""
+        return self._change(user_id, note_id, lambda n, now: _with(n, content={**n.content, ARCHIVED: True}))
+
+    def _change(self, user_id: UserId, note_id: str,
+                edit: Callable[[Notification, datetime], Notification]) -> Notification:
+        with self._uow() as uow:
+            note = uow.notifications.find(note_id)
+            if note is None or note.user_id != user_id:
+                raise NotFound(f"user {user_id} has no notification {note_id!r}")
+            changed = edit(note, self.clock.now())
+            uow.notifications.add(changed)
+            uow.commit()
+        return changed
+
+    def purge_expired(self) -> int:
+        """Delete delivered, unarchived notifications older than the retention period; returns how many."""
+        cutoff = self.clock.now() - self.retention
+        with self._uow() as uow:
+            old = [n.id for n in uow.notifications.where(delivered=True)
+                   if n.created_at < cutoff and not n.content.get(ARCHIVED, False)]
+            for note_id in old:
+                uow.notifications.delete(note_id)
+            uow.commit()
+        return len(old)
