@@ -1,0 +1,1 @@
+"""Payment gateways: ``StripeGateway`` (official ``stripe`` library) and ``FakePaymentGateway`` (tests)."""
