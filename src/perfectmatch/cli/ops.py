@@ -85,3 +85,15 @@ def register(root: typer.Typer, db_app: typer.Typer) -> None:
     """Attach the operations commands to the root app and the ``db`` group (called from ``_register``)."""
     root.command("doctor")(doctor_cmd)
     root.add_typer(metrics_app, name="metrics")
+    db_app.command("maintain")(maintain_cmd)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+def maintain_cmd(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Purge old notifications and expired cache entries, then VACUUM/ANALYZE and report sizes and health."""
+    from perfectmatch.ops.maintenance import maintain
+
+    st = state(ctx)
+    emit(maintain(st.app), as_json=st.json or json_out, title="db maintain")
