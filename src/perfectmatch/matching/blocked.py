@@ -34,7 +34,7 @@ from perfectmatch.matching.prefilter import PairRules, is_excluded, within_radii
 _GEO_MARGIN = 2e-6
 T = TypeVar("T")
 R = TypeVar("R")
-_COMPACT_ENTRIES = 20_000_000
+_COMPACT_ENTRIES = 50_000_000
 
 
 def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ def exact_survivors(
     Query blocks are merged with their neighbours in sort order until they hold ``min_query``
     rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
     BLAS threads during the products (:func:`blas_threads`). Collected entries are reduced to each
-    row's best ``k`` whenever more than ``buffer_entries`` have accumulated (keep it well above n k).
+    row's best ``k`` whenever ``buffer_entries`` more have arrived since the last reduction.
     ``workers`` > 1 processes units in that many threads (numpy and BLAS release the GIL); results
     are consumed in unit order, so the output does not depend on it.
     """
@@ -78,7 +78,7 @@ def exact_survivors(
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     eps = _margin(vecs)
     out_r, out_c, out_s = [], [], []
-    buffered, compact_at = 0, buffer_entries
+    buffered, kept, compact_at = 0, 0, buffer_entries
     def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
         out: tuple[list, list, list] = ([], [], [])
         _unit_survivors(frame, vecs, rules, blocks, side, *unit, threshold=threshold, eps=eps, k=k,
@@ -91,15 +91,16 @@ def exact_survivors(
             out_c += got_c
             out_s += got_s
             buffered += sum(x.size for x in got_r)
-            if symmetric and k is not None and buffered > compact_at:
+            if symmetric and k is not None and buffered > kept + compact_at:
                 # keep memory bounded: reduce what has been collected to each row's best k so far
+                # (triggered by what arrived since the last reduction, so each costs O(n k + buffer))
                 r, c, s, _ = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
                 out_r[:], out_c[:], out_s[:] = [r], [c], [s]
-                buffered = r.size
+                buffered = kept = r.size
     r, c, s = _concat(out_r, out_c, out_s)
     if symmetric:
         r, c, s, _ = top_k_triples(r, c, s, k=k)
-    return r, c, s
+    return r.astype(np.int64), c.astype(np.int64), s
 
 
 def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -138,7 +139,7 @@ def _unit_survivors(
     pq, pt, c = pq[ok], pt[ok], c[ok]
     s = pair_similarity(side.vecs, pq, pt)
     keep = s >= threshold
-    qi, tj, s, c = blocks.rows[pq[keep]], blocks.rows[pt[keep]], s[keep], c[keep]
+    qi, tj, s, c = side.rows32[pq[keep]], side.rows32[pt[keep]], s[keep], c[keep]
     if symmetric:
         # targets outside the unit also get the entry (their unit skipped this block pair);
         # targets inside it appear as queries of this same product
@@ -248,6 +249,7 @@ class _SortedSide:
     vecs_t: np.ndarray  # (d, m) float32, transposed so that a gather of columns is ready for BLAS
     vecs: np.ndarray  # (m, d) float32, the same rows (exact pair similarities)
     ids: np.ndarray  # (m,) user ids
+    rows32: np.ndarray  # (m,) frame rows as int32 (collected entries take half the memory)
     ages: np.ndarray  # (m,) int16
     want_lo: np.ndarray
     want_hi: np.ndarray
@@ -263,6 +265,7 @@ class _SortedSide:
                                                                                                  dtype=np.float32),
             vecs=np.zeros((rows.size, 0), np.float32) if vecs is None else vecs[rows],
             ids=frame.ids[rows],
+            rows32=rows.astype(np.int32),
             ages=rules.ages[rows].astype(np.int16),
             want_lo=frame.age_min[rows].astype(np.int16),
             want_hi=frame.age_max[rows].astype(np.int16),
