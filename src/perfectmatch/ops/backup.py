@@ -1,0 +1,306 @@
+"""Consistent snapshots of the database and verified restores into an empty database.
+
+A snapshot is a tar archive::
+
+    manifest.json               format, schema revision, source dialect, and per table: file,
+                                columns, row count and the sha256 of the file's bytes
+    tables/<table>.jsonl.gz     one JSON array per row, columns in manifest order
+
+Every table is read in ONE read transaction (REPEATABLE READ on PostgreSQL, a single deferred
+transaction on SQLite, whose WAL keeps it a fixed snapshot), so the tables agree with each other.
+The archive is written to a temporary file beside the target and renamed only when complete, so a
+killed export never leaves a file under the requested name.
+
+``restore`` migrates the target, refuses it unless every table is empty and its schema revision is
+the snapshot's, verifies every checksum and row count before writing anything, then loads every
+table in one transaction: on any failure the target is left empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Date, Engine, LargeBinary, Table, func, insert, select, text
+
+from perfectmatch.adapters.storage.schema import UTCDateTime, metadata
+from perfectmatch.errors import InvalidInputError, StorageError
+
+FORMAT = "perfectmatch-snapshot/1"
+MANIFEST = "manifest.json"
+BATCH = 1000
+
+
+class SnapshotError(InvalidInputError):
+    """A snapshot file is unreadable, incomplete or altered (it names the file and what is wrong)."""
+
+
+class TargetNotEmptyError(StorageError):
+    """``restore`` was pointed at a database that already holds rows or another schema revision."""
+
+
+@dataclass
+class SnapshotInfo:
+    """What an export wrote or a restore loaded."""
+
+    path: str
+    schema_revision: str | None
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+# ----- value encoding ------------------------------------------------------------------------
+
+def _encoder(col: Any) -> Any:
+    t = col.type
+    if isinstance(t, LargeBinary):
+        return lambda v: None if v is None else base64.b64encode(bytes(v)).decode("ascii")
+    if isinstance(t, UTCDateTime):
+        return lambda v: None if v is None else v.astimezone(UTC).isoformat()
+    if isinstance(t, Date):
+        return lambda v: None if v is None else v.isoformat()
+    return lambda v: v
+
+
+def _decoder(col: Any) -> Any:
+    t = col.type
+    if isinstance(t, LargeBinary):
+        return lambda v: None if v is None else base64.b64decode(v)
+    if isinstance(t, UTCDateTime):
+        return lambda v: None if v is None else datetime.fromisoformat(v)
+    if isinstance(t, Date):
+        return lambda v: None if v is None else date.fromisoformat(v)
+    return lambda v: v
+
+
+def _ordered(table: Table) -> Any:
+    return select(table).order_by(*table.primary_key.columns)
+
+
+# ----- export ----------------------------------------------------------------------------------
+
+def _read_transaction(engine: Engine) -> Connection:
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        conn.begin()
+        conn.execute(text("SELECT 1"))  # the snapshot is taken at the first statement
+        return conn
+    conn = engine.connect()
+    conn.exec_driver_sql("BEGIN")  # pysqlite does not begin for SELECTs; WAL keeps this snapshot fixed
+    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+    return conn
+
+
+def _table_member(conn: Connection, table: Table) -> tuple[bytes, int]:
+    enc = [_encoder(c) for c in table.columns]
+    buf = io.BytesIO()
+    n = 0
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        for row in conn.execute(_ordered(table)).yield_per(BATCH):
+            values = [f(v) for f, v in zip(enc, row, strict=True)]
+            gz.write(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n")
+            n += 1
+    return buf.getvalue(), n
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    info.mode = 0o600
+    tar.addfile(info, io.BytesIO(data))
+
+
+def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
+    """Write a consistent snapshot of every table to ``out`` (see the module docstring).
+
+    Raises
+    ------
+    StorageError
+        The database schema is not at a known revision.
+    """
+    from perfectmatch.adapters.storage.engine import current_revision
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    revision = current_revision(engine)
+    if revision is None:
+        raise StorageError("the database has no schema (run `perfectmatch db upgrade`); nothing to export")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    info = SnapshotInfo(path=str(out), schema_revision=revision)
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
+            conn = _read_transaction(engine)
+            tables: dict[str, Any] = {}
+            try:
+                for table in metadata.sorted_tables:
+                    data, n = _table_member(conn, table)
+                    name = f"tables/{table.name}.jsonl.gz"
+                    _add(tar, name, data)
+                    tables[table.name] = {"file": name, "rows": n, "sha256": hashlib.sha256(data).hexdigest(),
+                                          "columns": [c.name for c in table.columns]}
+                    info.rows[table.name] = n
+            finally:
+                conn.rollback()
+                conn.close()
+            manifest = {"format": FORMAT, "schema_revision": revision, "dialect": engine.dialect.name,
+                        "created_at": datetime.now(UTC).isoformat(), "tables": tables}
+            _add(tar, MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+            tar.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    info.bytes = out.stat().st_size
+    info.seconds = round(time.perf_counter() - t0, 3)
+    return info
+
+
+# ----- verify and restore --------------------------------------------------------------------
+
+def read_snapshot(path: Path | str) -> tuple[dict[str, Any], dict[str, list[list[Any]]]]:
+    """Read and fully verify a snapshot: manifest, every checksum, every row count.
+
+    Returns
+    -------
+    (manifest, rows)
+        ``rows[table]`` holds the decoded JSON arrays in file order.
+
+    Raises
+    ------
+    SnapshotError
+        Unreadable or truncated archive, missing member, checksum or count mismatch, unknown format.
+    """
+    path = Path(path)
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            if MANIFEST not in members:
+                raise SnapshotError(f"{path}: no {MANIFEST} (incomplete snapshot)")
+            manifest = json.loads(_read(tar, members[MANIFEST]))
+            if manifest.get("format") != FORMAT:
+                raise SnapshotError(f"{path}: unknown format {manifest.get('format')!r} (expected {FORMAT})")
+            rows: dict[str, list[list[Any]]] = {}
+            for name, spec in manifest["tables"].items():
+                member = members.get(spec["file"])
+                if member is None:
+                    raise SnapshotError(f"{path}: member {spec['file']} is missing")
+                data = _read(tar, member)
+                if hashlib.sha256(data).hexdigest() != spec["sha256"]:
+                    raise SnapshotError(f"{path}: checksum mismatch for table {name} ({spec['file']})")
+                lines = gzip.decompress(data).splitlines()
+                if len(lines) != spec["rows"]:
+                    raise SnapshotError(f"{path}: table {name} has {len(lines)} rows, manifest says {spec['rows']}")
+                rows[name] = [json.loads(line) for line in lines]
+    except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile, json.JSONDecodeError, KeyError,
+            UnicodeDecodeError) as exc:
+        raise SnapshotError(f"{path}: unreadable snapshot ({type(exc).__name__}: {exc})") from exc
+    return manifest, rows
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    f = tar.extractfile(member)
+    if f is None:
+        raise SnapshotError(f"member {member.name} is not a file")
+    data = f.read()
+    if len(data) != member.size:
+        raise SnapshotError(f"member {member.name} is truncated")
+    return data
+
+
+def _check_empty(conn: Connection) -> None:
+    nonempty = [t.name for t in metadata.sorted_tables
+                if conn.execute(select(func.count()).select_from(t)).scalar_one()]
+    if nonempty:
+        raise TargetNotEmptyError(f"restore needs an empty database; these tables hold rows: {', '.join(nonempty)}")
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), BATCH):
+        yield rows[i:i + BATCH]
+
+
+def _reset_sequences(conn: Connection) -> None:
+    """Move each id sequence past the restored ids, so new rows do not collide with them."""
+    for table in metadata.sorted_tables:
+        pk = list(table.primary_key.columns)
+        if len(pk) != 1 or pk[0].foreign_keys:
+            continue
+        seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": pk[0].name}).scalar()
+        if seq is None:
+            continue
+        top = conn.execute(select(func.max(pk[0]))).scalar()
+        conn.execute(text("SELECT setval(:s, :v, :called)"),
+                     {"s": seq, "v": int(top) if top is not None else 1, "called": top is not None})
+
+
+def restore_snapshot(path: Path | str, engine: Engine) -> SnapshotInfo:
+    """Load a verified snapshot into the EMPTY database behind ``engine`` (migrated here first).
+
+    Raises
+    ------
+    SnapshotError
+        The file fails verification (nothing is written).
+    TargetNotEmptyError
+        The target holds rows or is at another schema revision than the snapshot.
+    """
+    from perfectmatch.adapters.storage.engine import current_revision, upgrade
+
+    t0 = time.perf_counter()
+    manifest, rows = read_snapshot(path)
+    upgrade(engine)
+    target_rev = current_revision(engine)
+    if target_rev != manifest["schema_revision"]:
+        raise TargetNotEmptyError(f"snapshot is at schema revision {manifest['schema_revision']}, the target at "
+                                  f"{target_rev}: restore with the matching perfectmatch version")
+    known = {t.name: t for t in metadata.sorted_tables}
+    unknown = sorted(set(manifest["tables"]) - set(known))
+    if unknown:
+        raise SnapshotError(f"{path}: tables unknown to this schema: {', '.join(unknown)}")
+    info = SnapshotInfo(path=str(path), schema_revision=target_rev)
+    with engine.begin() as conn:
+        _check_empty(conn)
+        for table in metadata.sorted_tables:
+            spec = manifest["tables"].get(table.name)
+            if spec is None:
+                continue
+            cols = [table.c[name] for name in spec["columns"]]
+            dec = [_decoder(c) for c in cols]
+            decoded = [{c.name: f(v) for c, f, v in zip(cols, dec, values, strict=True)} for values in rows[table.name]]
+            for chunk in _chunks(decoded):
+                conn.execute(insert(table), chunk)
+            loaded = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            if loaded != spec["rows"]:
+                raise StorageError(f"table {table.name}: loaded {loaded} rows, snapshot has {spec['rows']}")
+            info.rows[table.name] = int(loaded)
+        if engine.dialect.name == "postgresql":
+            _reset_sequences(conn)
+    info.seconds = round(time.perf_counter() - t0, 3)
+    return info
+
+
+def dump_tables(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, decoded to comparable Python values and sorted (for verification)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            enc = [_encoder(c) for c in table.columns]
+            rows = [tuple(json.dumps(f(v), sort_keys=True) for f, v in zip(enc, row, strict=True))
+                    for row in conn.execute(select(table))]
+            out[table.name] = sorted(rows)
+    return out
