@@ -192,6 +192,8 @@ class BillingService:
         return report
 
     def _tick(self, account: Account, now: datetime, report: RenewalReport) -> None:
+        if account.provider_ref is not None and account.state is not State.CANCELING:
+            return  # the provider renews and retries its own subscriptions; webhooks tell us
         if account.state is State.ACTIVE and account.period_end is not None:
             renews_at = account.period_end - RENEW_BEFORE
             if now < renews_at:
@@ -222,8 +224,9 @@ class BillingService:
             result = PaymentResult(ok=True, provider_ref=paid.provider_ref)
         if result.ok:
             was_past_due = account.state is State.PAST_DUE
+            covered_from = account.period_start if account.period_start and start <= account.period_end else start
             account = transition(
-                account, Event.RENEWAL_SUCCEEDED, now, period_start=start, period_end=end, failed_attempts=0,
+                account, Event.RENEWAL_SUCCEEDED, now, period_start=covered_from, period_end=end, failed_attempts=0,
                 first_failure_at=None, next_retry_at=None, card=_card(result) or account.card,
             )
             self._save(account)

@@ -41,7 +41,7 @@ class WebhookRecord:
     event_id: str | None
     event_type: str | None
     received_at: datetime
-    outcome: str  # Applied value or "rejected"
+    outcome: str  # Applied value or "rejected"; only "applied" and "ignored" mark the event id seen
     detail: str = ""
 
 
@@ -73,7 +73,7 @@ class BillingStore(Protocol):
     def saved_settings(self, user_id: UserId) -> tuple[dict[str, Any], datetime] | None: ...
 
     def webhook_seen(self, event_id: str) -> bool:
-        """True when an event with this id was already applied or ignored (not rejected)."""
+        """True when an event with this id was already applied or ignored (not rejected or deferred)."""
         ...
 
     def log_webhook(self, record: WebhookRecord) -> None: ...
@@ -135,7 +135,7 @@ class InMemoryBillingStore:
 
     def log_webhook(self, record: WebhookRecord) -> None:
         self._webhooks.append(record)
-        if record.event_id is not None and record.outcome != "rejected":
+        if record.event_id is not None and record.outcome in ("applied", "ignored"):
             self._seen.add(record.event_id)
 
     def webhook_log(self) -> list[WebhookRecord]:

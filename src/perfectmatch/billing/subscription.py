@@ -84,8 +84,9 @@ class Card:
 class Account:
     """One user's subscription as the billing core sees it (immutable; moves return a new one).
 
-    ``period_start``/``period_end`` always describe the last *paid* period (``None`` before the
-    first payment). ``failed_attempts`` counts failed renewal charges of the current dunning run.
+    ``period_start``/``period_end`` describe the current run of *paid* time: from the start of the
+    first of consecutive paid periods to the end of the last (``None`` before the first payment).
+    ``failed_attempts`` counts failed renewal charges of the current dunning run.
     """
 
     user_id: UserId
@@ -101,7 +102,11 @@ class Account:
     next_retry_at: datetime | None = None
     cancel_requested_at: datetime | None = None
     ended_at: datetime | None = None  # when service last ended (downgrade to free)
-    last_provider_event: tuple[int, str] | None = None  # (created, event id) of the newest applied
+    # Provider-driven subscriptions (Stripe Subscriptions, via webhooks): the newest subscription
+    # snapshot seen, the state it asks for, and whether the provider deleted the subscription.
+    last_provider_event: tuple[int, str] | None = None  # (created, event id)
+    provider_target: State | None = None
+    provider_deleted: bool = False
     history: tuple[tuple[datetime, State, Event, State], ...] = field(default=(), repr=False)
 
     @property

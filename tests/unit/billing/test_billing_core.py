@@ -93,8 +93,11 @@ def test_renewal_24h_before_expiry_with_reminders(rig: Rig) -> None:
     report = rig.service.run_renewals()
     assert report.renewed == 1 and report.revenue_minor == {"usd": 1999}
     account = rig.store.account(1)
-    assert account is not None and account.period_start == datetime(2026, 2, 10, 12, tzinfo=UTC)
+    assert account is not None and account.period_start == datetime(2026, 1, 10, 12, tzinfo=UTC)
     assert account.period_end == datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert rig.check.check(1).tier is Tier.PREMIUM  # still premium in the last 24 h of the old period
+    renewal = [p for p in rig.store.payments(1) if p.ok][-1]
+    assert (renewal.period_start, renewal.period_end) == (datetime(2026, 2, 10, 12, tzinfo=UTC), account.period_end)
     assert rig.service.run_renewals().renewed == 0
     assert len([p for p in rig.store.payments(1) if p.ok]) == 2
     assert rig.kinds(1) == ["subscription_active", "renewal_reminder", "renewal_reminder", "renewed"]

@@ -20,7 +20,7 @@ from perfectmatch.models import Tier
 from unit.billing.conftest import Rig
 
 USERS = st.integers(1, 3)
-HOURS = st.sampled_from([1, 6, 23, 24, 25, 48, 72, 24 * 7, 24 * 29, 24 * 31])
+HOURS = st.sampled_from([1, 6, 12, 23, 24, 25, 48, 72, 24 * 7, 24 * 29, 24 * 31])
 OUTCOMES = st.sampled_from(["ok", "card_declined", "insufficient_funds", "expired_card", "unavailable"])
 
 
