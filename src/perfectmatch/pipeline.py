@@ -116,6 +116,8 @@ def run_daily_batch(
     seconds: dict[str, float] = {name: float(info.get("seconds", 0.0)) for name, info in ctx.done.items()}
     for name, stage in zip(STAGES, (load_stage, vectors_stage, candidates_stage, analyze_stage, store_stage,
                                     cache_stage, notify_stage), strict=True):
+        if "store" in ctx.done and STAGES.index(name) < STAGES.index("store"):
+            continue  # the offers are stored: what led to them must not be recomputed (or re-billed)
         t0 = time.perf_counter()
         info = stage(ctx)
         if name in ctx.done and info is None:

@@ -109,11 +109,14 @@ def test_crash_after_any_stage_then_rerun_equals_uninterrupted(tmp_path: Path, s
             app.clock.advance(3600)  # type: ignore[attr-defined]  # the dead run's lock goes stale
         report = run_daily_batch(app, day=DAY)
         assert report.status == "done"
-        results[name] = (delivered(app), sorted(n.id for n in notifier.sent))
+        with app.uow as uow:
+            analysed = len(uow.batch.insights_on(DAY))
+        results[name] = (delivered(app), sorted(n.id for n in notifier.sent), analysed)
         app.close()
-    base_matches, base_notes = results["uninterrupted"]
+    base_matches, base_notes, base_analysed = results["uninterrupted"]
     assert base_matches
-    for name, (matches, notes) in results.items():
+    for name, (matches, notes, analysed) in results.items():
+        assert analysed == base_analysed, f"{name}: pairs were analysed again after resuming"
         assert matches == base_matches, name
         assert len(notes) == len(set(notes)), f"{name}: a notification was sent twice"
         # notifications sent before the crash plus after it are exactly the uninterrupted set
