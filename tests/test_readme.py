@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from perfectmatch.config import env_variables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,3 +22,12 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_every_setting_is_documented() -> None:
     missing = [name for name, _, _ in env_variables() if f"`{name}`" not in README]
     assert not missing, f"README lacks: {missing}"
+
+
+def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of the README runs as written (in a scratch directory)."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    for block in re.findall(r"```python\n(.*?)\n```", README, flags=re.S):
+        exec(compile(block, "README.md", "exec"), {})
