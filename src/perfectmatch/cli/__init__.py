@@ -76,7 +76,7 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def _register() -> None:
-    from perfectmatch.cli import ai, db, match, ops, population, questionnaire
+    from perfectmatch.cli import ai, db, match, ops, population, questionnaire, social
 
     app.add_typer(db.app, name="db")
     app.command("simulate")(population.simulate_cmd)
@@ -86,6 +86,7 @@ def _register() -> None:
     app.add_typer(match.matches_app, name="matches")
     app.add_typer(ai.app, name="ai")
     ops.register(app, db.app)
+    social.register(app)
 
 
 _register()
