@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from perfectmatch.errors import PaymentUnavailable
@@ -34,12 +34,14 @@ class FakePaymentGateway:
 
     Outcomes: ``"ok"``, a decline code (``"card_declined"``, ``"insufficient_funds"``,
     ``"expired_card"``) or ``"unavailable"`` (raises ``PaymentUnavailable``, as a network error
-    does). A repeated idempotency key returns the first result without charging again.
+    does). ``decide(customer_ref)`` picks the outcome when no script is queued. A repeated
+    idempotency key returns the first result without charging again.
     ``charges`` lists every charge attempt that reached the "provider".
     """
 
-    def __init__(self, *, default: str = "ok") -> None:
+    def __init__(self, *, default: str = "ok", decide: Callable[[str], str] | None = None) -> None:
         self.default = default
+        self.decide = decide  # customer_ref -> outcome, for simulations with random card failures
         self.cards: dict[str, FakeCard] = {}
         self.charges: list[Charge] = []
         self._scripts: dict[str, deque[str]] = {}
@@ -68,7 +70,7 @@ class FakePaymentGateway:
         if idempotency_key in self._by_key:
             return self._by_key[idempotency_key]
         queue = self._scripts.get(customer_ref)
-        outcome = queue.popleft() if queue else self.default
+        outcome = queue.popleft() if queue else (self.decide(customer_ref) if self.decide else self.default)
         if outcome == "unavailable":
             raise PaymentUnavailable(f"fake gateway: network error charging {customer_ref}")
         card = self.cards.get(customer_ref, FakeCard())
