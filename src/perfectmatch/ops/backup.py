@@ -27,20 +27,21 @@ import os
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, Date, Engine, LargeBinary, Table, func, insert, select, text
 
 from perfectmatch.adapters.storage.schema import UTCDateTime, metadata
-from perfectmatch.errors import InvalidInputError, StorageError
+from perfectmatch.errors import InvalidInputError, PerfectMatchError, StorageError
 
 FORMAT = "perfectmatch-snapshot/1"
 MANIFEST = "manifest.json"
 BATCH = 1000
+CHUNK = 1 << 20
+SPOOL_BYTES = 64 << 20  # table members above this size are staged on disk, not in memory
 
 
 class SnapshotError(InvalidInputError):
@@ -104,24 +105,29 @@ def _read_transaction(engine: Engine) -> Connection:
     return conn
 
 
-def _table_member(conn: Connection, table: Table) -> tuple[bytes, int]:
+def _table_member(conn: Connection, table: Table, spool: IO[bytes]) -> tuple[str, int]:
+    """Write ``table`` as gzip JSON lines into ``spool``; returns (sha256 of the bytes, rows)."""
     enc = [_encoder(c) for c in table.columns]
-    buf = io.BytesIO()
     n = 0
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+    with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0) as gz:
         for row in conn.execute(_ordered(table)).yield_per(BATCH):
             values = [f(v) for f, v in zip(enc, row, strict=True)]
             gz.write(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n")
             n += 1
-    return buf.getvalue(), n
+    spool.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: spool.read(CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest(), n
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add(tar: tarfile.TarFile, name: str, fileobj: IO[bytes], size: int) -> None:
     info = tarfile.TarInfo(name)
-    info.size = len(data)
+    info.size = size
     info.mtime = int(time.time())
     info.mode = 0o600
-    tar.addfile(info, io.BytesIO(data))
+    fileobj.seek(0)
+    tar.addfile(info, fileobj)
 
 
 def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
@@ -147,10 +153,12 @@ def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
             tables: dict[str, Any] = {}
             try:
                 for table in metadata.sorted_tables:
-                    data, n = _table_member(conn, table)
                     name = f"tables/{table.name}.jsonl.gz"
-                    _add(tar, name, data)
-                    tables[table.name] = {"file": name, "rows": n, "sha256": hashlib.sha256(data).hexdigest(),
+                    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, dir=out.parent) as spool:
+                        sha, n = _table_member(conn, table, spool)
+                        size = spool.seek(0, io.SEEK_END)
+                        _add(tar, name, spool, size)
+                    tables[table.name] = {"file": name, "rows": n, "sha256": sha,
                                           "columns": [c.name for c in table.columns]}
                     info.rows[table.name] = n
             finally:
@@ -158,7 +166,8 @@ def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
                 conn.close()
             manifest = {"format": FORMAT, "schema_revision": revision, "dialect": engine.dialect.name,
                         "created_at": datetime.now(UTC).isoformat(), "tables": tables}
-            _add(tar, MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+            raw_manifest = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+            _add(tar, MANIFEST, io.BytesIO(raw_manifest), len(raw_manifest))
             tar.close()
             raw.flush()
             os.fsync(raw.fileno())
@@ -173,13 +182,13 @@ def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
 
 # ----- verify and restore --------------------------------------------------------------------
 
-def read_snapshot(path: Path | str) -> tuple[dict[str, Any], dict[str, list[list[Any]]]]:
-    """Read and fully verify a snapshot: manifest, every checksum, every row count.
+def verify_snapshot(path: Path | str) -> dict[str, Any]:
+    """Verify a snapshot completely (manifest, every checksum, every row count) in bounded memory.
 
     Returns
     -------
-    (manifest, rows)
-        ``rows[table]`` holds the decoded JSON arrays in file order.
+    dict
+        The manifest.
 
     Raises
     ------
@@ -187,40 +196,70 @@ def read_snapshot(path: Path | str) -> tuple[dict[str, Any], dict[str, list[list
         Unreadable or truncated archive, missing member, checksum or count mismatch, unknown format.
     """
     path = Path(path)
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            members = {m.name: m for m in tar.getmembers()}
-            if MANIFEST not in members:
-                raise SnapshotError(f"{path}: no {MANIFEST} (incomplete snapshot)")
-            manifest = json.loads(_read(tar, members[MANIFEST]))
-            if manifest.get("format") != FORMAT:
-                raise SnapshotError(f"{path}: unknown format {manifest.get('format')!r} (expected {FORMAT})")
-            rows: dict[str, list[list[Any]]] = {}
-            for name, spec in manifest["tables"].items():
-                member = members.get(spec["file"])
-                if member is None:
-                    raise SnapshotError(f"{path}: member {spec['file']} is missing")
-                data = _read(tar, member)
-                if hashlib.sha256(data).hexdigest() != spec["sha256"]:
-                    raise SnapshotError(f"{path}: checksum mismatch for table {name} ({spec['file']})")
-                lines = gzip.decompress(data).splitlines()
-                if len(lines) != spec["rows"]:
-                    raise SnapshotError(f"{path}: table {name} has {len(lines)} rows, manifest says {spec['rows']}")
-                rows[name] = [json.loads(line) for line in lines]
-    except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile, json.JSONDecodeError, KeyError,
-            UnicodeDecodeError) as exc:
-        raise SnapshotError(f"{path}: unreadable snapshot ({type(exc).__name__}: {exc})") from exc
+    with _open(path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        if MANIFEST not in members:
+            raise SnapshotError(f"{path}: no {MANIFEST} (incomplete snapshot)")
+        manifest = json.loads(_member(tar, members[MANIFEST]).read())
+        if manifest.get("format") != FORMAT:
+            raise SnapshotError(f"{path}: unknown format {manifest.get('format')!r} (expected {FORMAT})")
+        for name, spec in manifest["tables"].items():
+            member = members.get(spec["file"])
+            if member is None:
+                raise SnapshotError(f"{path}: member {spec['file']} is missing")
+            digest, size = hashlib.sha256(), 0
+            f = _member(tar, member)
+            for chunk in iter(lambda f=f: f.read(CHUNK), b""):  # type: ignore[misc]
+                digest.update(chunk)
+                size += len(chunk)
+            if size != member.size:
+                raise SnapshotError(f"{path}: member {spec['file']} is truncated")
+            if digest.hexdigest() != spec["sha256"]:
+                raise SnapshotError(f"{path}: checksum mismatch for table {name} ({spec['file']})")
+            lines = sum(1 for _ in gzip.GzipFile(fileobj=_member(tar, member)))
+            if lines != spec["rows"]:
+                raise SnapshotError(f"{path}: table {name} has {lines} rows, manifest says {spec['rows']}")
+    return manifest
+
+
+def read_snapshot(path: Path | str) -> tuple[dict[str, Any], dict[str, list[list[Any]]]]:
+    """Verify a snapshot, then return its manifest and every table's rows (JSON arrays, file order).
+
+    Meant for inspection and tests on small snapshots; ``restore_snapshot`` streams instead.
+    """
+    manifest = verify_snapshot(path)
+    with _open(Path(path)) as tar:
+        rows = {name: [json.loads(line) for line in gzip.GzipFile(fileobj=_member(tar, tar.getmember(spec["file"])))]
+                for name, spec in manifest["tables"].items()}
     return manifest, rows
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+class _open:
+    """``tarfile.open`` for reading that reports any archive or decoding error as ``SnapshotError``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> tarfile.TarFile:
+        try:
+            self.tar = tarfile.open(self.path, mode="r:")
+        except (tarfile.TarError, OSError) as exc:
+            raise SnapshotError(f"{self.path}: unreadable snapshot ({type(exc).__name__}: {exc})") from exc
+        return self.tar
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.tar.close()
+        if exc is not None and isinstance(exc, (tarfile.TarError, OSError, EOFError, json.JSONDecodeError,
+                                                KeyError, UnicodeDecodeError, ValueError)) \
+                and not isinstance(exc, PerfectMatchError):
+            raise SnapshotError(f"{self.path}: unreadable snapshot ({type(exc).__name__}: {exc})") from exc
+
+
+def _member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
     f = tar.extractfile(member)
     if f is None:
         raise SnapshotError(f"member {member.name} is not a file")
-    data = f.read()
-    if len(data) != member.size:
-        raise SnapshotError(f"member {member.name} is truncated")
-    return data
+    return f
 
 
 def _check_empty(conn: Connection) -> None:
@@ -228,11 +267,6 @@ def _check_empty(conn: Connection) -> None:
                 if conn.execute(select(func.count()).select_from(t)).scalar_one()]
     if nonempty:
         raise TargetNotEmptyError(f"restore needs an empty database; these tables hold rows: {', '.join(nonempty)}")
-
-
-def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for i in range(0, len(rows), BATCH):
-        yield rows[i:i + BATCH]
 
 
 def _reset_sequences(conn: Connection) -> None:
@@ -262,7 +296,7 @@ def restore_snapshot(path: Path | str, engine: Engine) -> SnapshotInfo:
     from perfectmatch.adapters.storage.engine import current_revision, upgrade
 
     t0 = time.perf_counter()
-    manifest, rows = read_snapshot(path)
+    manifest = verify_snapshot(path)  # nothing is written unless the whole file checks out
     upgrade(engine)
     target_rev = current_revision(engine)
     if target_rev != manifest["schema_revision"]:
@@ -273,7 +307,7 @@ def restore_snapshot(path: Path | str, engine: Engine) -> SnapshotInfo:
     if unknown:
         raise SnapshotError(f"{path}: tables unknown to this schema: {', '.join(unknown)}")
     info = SnapshotInfo(path=str(path), schema_revision=target_rev)
-    with engine.begin() as conn:
+    with engine.begin() as conn, _open(Path(path)) as tar:
         _check_empty(conn)
         for table in metadata.sorted_tables:
             spec = manifest["tables"].get(table.name)
@@ -281,9 +315,15 @@ def restore_snapshot(path: Path | str, engine: Engine) -> SnapshotInfo:
                 continue
             cols = [table.c[name] for name in spec["columns"]]
             dec = [_decoder(c) for c in cols]
-            decoded = [{c.name: f(v) for c, f, v in zip(cols, dec, values, strict=True)} for values in rows[table.name]]
-            for chunk in _chunks(decoded):
-                conn.execute(insert(table), chunk)
+            batch: list[dict[str, Any]] = []
+            for line in gzip.GzipFile(fileobj=_member(tar, tar.getmember(spec["file"]))):
+                values = json.loads(line)
+                batch.append({c.name: f(v) for c, f, v in zip(cols, dec, values, strict=True)})
+                if len(batch) == BATCH:
+                    conn.execute(insert(table), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(table), batch)
             loaded = conn.execute(select(func.count()).select_from(table)).scalar_one()
             if loaded != spec["rows"]:
                 raise StorageError(f"table {table.name}: loaded {loaded} rows, snapshot has {spec['rows']}")

@@ -194,11 +194,11 @@ KILLER = textwrap.dedent("""
     seen = []
     if mode == "export":
         inner = backup._table_member
-        def member(conn, table):
+        def member(conn, table, spool):
             seen.append(table.name)
             if len(seen) > after:
                 os.kill(os.getpid(), signal.SIGKILL)
-            return inner(conn, table)
+            return inner(conn, table, spool)
         backup._table_member = member
         backup.export_snapshot(make_engine(url), path)
     else:
@@ -257,3 +257,35 @@ def test_round_trip_property_on_random_populations(n: int, seed: int, batch: boo
         assert len(dump_tables(src)["users"]) == (n + 1 if n >= 2 else n)
         src.dispose()
         dst.dispose()
+
+
+def test_export_is_one_consistent_snapshot_despite_concurrent_writes(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfectmatch.ops import backup
+
+    populate(db_url, n=30, batch=False)
+    src = make_engine(db_url)
+    before = {t: len(rows) for t, rows in dump_tables(src).items()}
+    writer = make_engine(db_url)
+    inner = backup._table_member
+    wrote: list[int] = []
+
+    def member_then_write(conn, table, spool):  # type: ignore[no-untyped-def]
+        out = inner(conn, table, spool)
+        if not wrote:  # after the first table (users) is read, another session commits a user and its prefs
+            with writer.begin() as w:
+                uid = w.execute(insert(s.users).values(status="active", tier="free", created_at=NOW,
+                                                       last_active_at=NOW).returning(s.users.c.id)).scalar_one()
+                w.execute(insert(s.notification_prefs).values(user_id=uid, data={}))
+            wrote.append(uid)
+        return out
+
+    monkeypatch.setattr(backup, "_table_member", member_then_write)
+    info = export_snapshot(src, tmp_path / "c.snap")
+    assert wrote and info.rows["users"] == before["users"]
+    assert info.rows["notification_prefs"] == before["notification_prefs"]  # the later table did not see it
+    target = make_engine(fresh_sqlite(tmp_path, "c.db"))
+    restore_snapshot(tmp_path / "c.snap", target)  # and so the snapshot restores (no dangling reference)
+    assert {t: len(r) for t, r in dump_tables(target).items()} == before
+    for e in (src, writer, target):
+        e.dispose()
