@@ -25,10 +25,10 @@ NOW = datetime(2026, 11, 25, 3, tzinfo=UTC)
 def test_maintain_purges_and_reports(db_url: str, tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
     disk = DiskCache(cache_dir)
-    disk.set("short", {"v": 1}, ttl_s=0.01)
     disk.set("long", {"v": 2}, ttl_s=3600)
+    disk.set("short", {"v": 1}, ttl_s=0.2)  # written last: diskcache culls expired entries on every set
     disk.close()
-    time.sleep(0.05)
+    time.sleep(0.3)
     settings = Settings(_env_file=None, db_url=db_url, cache={"backend": "disk", "dir": cache_dir})
     app = build_app(settings, clock=FakeClock(NOW), cache=None)
     try:
