@@ -200,10 +200,13 @@ def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
     """Analyse shortlisted pairs in chunks; each chunk's insights are committed before the next."""
     app, day, frame = ctx.app, ctx.day, ctx.frame
     assert ctx.pairs is not None and frame is not None and ctx.vectors is not None
-    if not app.settings.matching.ai_stage:
-        ctx.ai_description = "none (vector-only scores)"
+    if not app.settings.matching.ai_stage or not app.ai_uses_provider:
+        # no model to ask: scores are vector-only and delivered matches get the local fallback's
+        # basic insights in the store stage (the spec's "use vector similarity only" branch)
+        ctx.ai_description = ("none (vector-only scores)" if not app.settings.matching.ai_stage
+                              else getattr(app.analyzer, "description", "local fallback"))
         return None if "analysis" in ctx.done else {"pairs_analysed": 0}
-    a, b, cos = ctx.pairs
+    a, b, _ = ctx.pairs
     chosen = shortlist(ctx)
     with app.uow as uow:
         stored = uow.batch.insights_on(day)
@@ -216,18 +219,7 @@ def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
     ctx.progress.start("analysis", len(todo))
     for lo in range(0, len(todo), AI_CHUNK):
         chunk = np.array(todo[lo : lo + AI_CHUNK], dtype=np.int64)
-        sims = _block_similarities(ctx, a[chunk], b[chunk])
-        data = _pair_data(app, ids[np.concatenate([a[chunk], b[chunk]])]) if needs_data else {}
-        contexts = [
-            PairContext(
-                pair_id=pair_id(day, int(ids[a[k]]), int(ids[b[k]])),
-                user_a=int(ids[a[k]]), user_b=int(ids[b[k]]),
-                data_a=data.get(int(ids[a[k]]), {}), data_b=data.get(int(ids[b[k]]), {}),
-                similarities={name: round(float(v[m]), 4) for name, v in sims.items()},
-                vector_score=round(float((1.0 + cos[k]) / 2.0), 4),
-            )
-            for m, k in enumerate(chunk)
-        ]
+        contexts = _contexts(ctx, chunk, with_data=needs_data)
         results = analyzer.analyze(contexts)
         rows = [_insight_row(day, r, c) for r, c in zip(results, contexts, strict=True)]
         for r in results:
@@ -249,6 +241,25 @@ KEY_ANSWERS = 12  # the most important structured answers per user sent to the A
 OPEN_ANSWER_CHARS = 200
 
 
+def _contexts(ctx: BatchContext, chunk: np.ndarray, *, with_data: bool) -> list[PairContext]:
+    """What the analyzer gets for the pairs at positions ``chunk`` of ``ctx.pairs``."""
+    assert ctx.pairs is not None and ctx.frame is not None
+    a, b, cos = ctx.pairs
+    ids = ctx.frame.ids
+    sims = _block_similarities(ctx, a[chunk], b[chunk])
+    data = _pair_data(ctx.app, ids[np.concatenate([a[chunk], b[chunk]])]) if with_data else {}
+    return [
+        PairContext(
+            pair_id=pair_id(ctx.day, int(ids[a[k]]), int(ids[b[k]])),
+            user_a=int(ids[a[k]]), user_b=int(ids[b[k]]),
+            data_a=data.get(int(ids[a[k]]), {}), data_b=data.get(int(ids[b[k]]), {}),
+            similarities={name: round(float(v[m]), 4) for name, v in sims.items()},
+            vector_score=round(float((1.0 + cos[k]) / 2.0), 4),
+        )
+        for m, k in enumerate(chunk)
+    ]
+
+
 def _pair_data(app: Any, user_ids: np.ndarray) -> dict[int, dict[str, Any]]:
     """The key questionnaire data the AI may see: dimension scores, the answers the user rated most
     important, and open answers (shortened) — nothing identifying (no name, email, place, photo)."""
@@ -264,6 +275,14 @@ def _pair_data(app: Any, user_ids: np.ndarray) -> dict[int, dict[str, Any]]:
             "openAnswers": {k: t[:OPEN_ANSWER_CHARS] for k, t in r.open_texts.items() if t},
         }
     return out
+
+
+def _fallback_insights(ctx: BatchContext, chunk: np.ndarray) -> list[tuple[PairAnalysis, PairContext]]:
+    """Basic insights from the local fallback (no network) for delivered pairs nobody analysed."""
+    from perfectmatch.ai import LocalAnalyzer
+
+    contexts = _contexts(ctx, chunk, with_data=False)
+    return list(zip(LocalAnalyzer().analyze(contexts), contexts, strict=True))
 
 
 def _insight_row(day: date, r: PairAnalysis, c: PairContext) -> dict[str, Any]:
@@ -304,6 +323,9 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
         a, b, final, caps=caps, min_score=cfg.min_compatibility, boost=new_user, method=cfg.assignment,
     )
     chosen = alloc.selected
+    missing = np.array([k for k in chosen.tolist() if k not in analysed], dtype=np.int64)
+    basics = [_insight_row(ctx.day, r, c) for r, c in _fallback_insights(ctx, missing)]
+    analysed.update({int(k): row["id"] for k, row in zip(missing.tolist(), basics, strict=True)})
     ctx.matches = [
         Match(
             user_a=int(min(ids[a[k]], ids[b[k]])), user_b=int(max(ids[a[k]], ids[b[k]])), day=ctx.day,
@@ -314,7 +336,8 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     ]
     excluded_hit = np.isin(pair_keys(ids[a[chosen]], ids[b[chosen]]), ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
-    with ctx.app.uow as uow:
+    with ctx.app.uow as uow:  # insights and matches commit together
+        uow.batch.add_insights(basics)
         uow.batch.add_matches(ctx.matches)
         uow.commit()
     per_user = np.bincount(np.concatenate([a[chosen], b[chosen]]), minlength=len(frame))
