@@ -113,6 +113,15 @@ def list_cmd(ctx: typer.Context, user: UserArg) -> None:
     emit(conversations_of(st.app, user) or {"conversations": 0}, as_json=st.json, title=f"conversations of {user}")
 
 
+@chat_app.command("starters")
+def starters_cmd(ctx: typer.Context, viewer: UserArg, other: UserArg) -> None:
+    """AI conversation starters for VIEWER to send OTHER (premium; needs a mutual like)."""
+    from perfectmatch.social.starters import conversation_starters
+
+    st = state(ctx)
+    emit(conversation_starters(st.app, viewer, other), as_json=st.json, title="conversation starters")
+
+
 def register(app: typer.Typer) -> None:
     """Add the social commands to the root ``perfectmatch`` app."""
     app.command("like")(like_cmd)

@@ -14,7 +14,7 @@ from perfectmatch.adapters.notify.basic import RecordingNotifier
 from perfectmatch.bootstrap import build_app
 from perfectmatch.cli import main
 from perfectmatch.config import Settings
-from perfectmatch.models import Match, ScoreSource
+from perfectmatch.models import Match, ScoreSource, Tier
 from perfectmatch.populations.store import simulate_and_store
 
 DAY = date(2026, 11, 25)
@@ -29,6 +29,8 @@ def matched(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
     simulate_and_store(app.uow, 10, 4, today=DAY, vector_spec=app.vector_spec)
     with app.uow as uow:
         a, b = sorted(int(u.id) for u in uow.users.where())[:2]
+        for uid in (a, b):
+            uow.users.add(uow.users.get(uid).model_copy(update={"tier": Tier.FREE}))
         uow.matches.add(Match(user_a=a, user_b=b, day=DAY, vector_score=0.6, final_score=81.0,
                               source=ScoreSource.VECTOR))
         uow.commit()
@@ -52,6 +54,8 @@ def test_social_commands(matched: tuple[str, int, int], capsys: pytest.CaptureFi
     assert code == 0 and out["delivery"] == "delivered"
     code, out, _ = run(capsys, url, "chat", "history", str(b), str(a))
     assert [m["body"] for m in out["messages"]] == ["hello from the CLI"]
+    code, out, err = run(capsys, url, "chat", "starters", str(a), str(b))
+    assert code == 1 and "premium" in err  # both were made free above
     code, out, _ = run(capsys, url, "notifications", str(b))
     assert code == 0 and out["badge"] == 3  # the (anonymous) like, the mutual match and the message
     assert {n["type"] for n in out["notifications"]} == {"like", "message", "mutual_match"}

@@ -137,3 +137,19 @@ def test_unmatch_closes_the_conversation_and_hides_the_match(make_app: MakeApp) 
     assert chat.conversations_of(app, a) == []
     with pytest.raises(SelfActionError):
         blocks.block(app, a, a)
+
+
+def test_ai_conversation_starters_are_premium_and_need_an_open_conversation(make_app: MakeApp) -> None:
+    from perfectmatch.social.starters import conversation_starters
+
+    app = make_app()
+    a, b, c = ids_of(app)[:3]
+    mutual(app, a, b)
+    with pytest.raises(PremiumRequiredError):
+        conversation_starters(app, a, b)
+    set_tier(app, a, Tier.PREMIUM)
+    got = conversation_starters(app, a, b)
+    assert 1 <= len(got.starters) <= 5 and all(isinstance(s, str) and s for s in got.starters)
+    assert got.source in ("llm", "cache", "fallback")
+    with pytest.raises(NotMutualError):
+        conversation_starters(app, a, c)
