@@ -242,7 +242,7 @@ class BillingService:
         retry_at = first + self.retry_offsets[failures - 1] if failures <= len(self.retry_offsets) else None
         account = transition(
             account, Event.RENEWAL_FAILED, now, failed_attempts=failures, first_failure_at=first,
-            next_retry_at=retry_at or now,
+            next_retry_at=retry_at or now, card=_card(result) or account.card,
         )
         self._save(account)
         report.failed += 1
