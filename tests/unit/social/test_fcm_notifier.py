@@ -80,3 +80,15 @@ def test_permanent_errors_are_not_retried(code: int, error: type[Exception]) -> 
     with pytest.raises(error):
         send_with_retry(make(FakeFcm([code]), {1: ["dev-a"]}), note(), RetryPolicy(sleep=waits.append))
     assert waits == []
+
+
+def test_channel_notifier_routes_by_channel() -> None:
+    from perfectmatch.adapters.notify.basic import RecordingNotifier
+    from perfectmatch.adapters.notify.channels import ChannelNotifier
+
+    push, email, in_app = RecordingNotifier(), RecordingNotifier(), RecordingNotifier()
+    router = ChannelNotifier(push=push, email=email, in_app=in_app)
+    router.send(note())  # default channels: push and in-app
+    router.send(note().model_copy(update={"channels": Channels(push=False, in_app=False, email=True)}))
+    assert (len(push.sent), len(in_app.sent), len(email.sent)) == (1, 1, 1)
+    assert email.sent[0].channels.email and not push.sent[0].channels.email
