@@ -321,15 +321,17 @@ class Subscription(Frozen):
     user_id: UserId
     plan_id: str = Field(min_length=1, max_length=40)
     state: SubscriptionState
-    period_start: datetime
-    period_end: datetime
+    period_start: datetime | None = None  # None until the first payment (state incomplete)
+    period_end: datetime | None = None
     card_last4: str | None = Field(default=None, pattern=r"^\d{4}$")
     card_brand: str | None = Field(default=None, max_length=20)
     provider_ref: str | None = Field(default=None, max_length=80)
 
     @model_validator(mode="after")
     def _period(self) -> Self:
-        if self.period_end <= self.period_start:
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError("period_start and period_end are set together")
+        if self.period_start is not None and self.period_end is not None and self.period_end <= self.period_start:
             raise ValueError(f"period_end {self.period_end} must be after period_start {self.period_start}")
         return self
 

@@ -173,7 +173,8 @@ MESSAGES = Mapping(
     s.messages, Message, ("id",), lambda m: _enum_values(_dump(m)), lambda r: Message(**r), generated_id=True
 )
 SUBSCRIPTIONS = Mapping(
-    s.subscriptions, Subscription, ("id",), lambda x: _enum_values(_dump(x)), lambda r: Subscription(**r),
+    s.subscriptions, Subscription, ("id",), lambda x: _enum_values(_dump(x)),
+    lambda r: Subscription(**{k: r[k] for k in Subscription.model_fields}),  # billing adds more columns
     generated_id=True,
 )
 NOTIFICATIONS = Mapping(s.notifications, Notification, ("id",), _notification_row, _notification)

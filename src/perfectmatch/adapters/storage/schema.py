@@ -189,11 +189,81 @@ subscriptions = Table(
     Column("user_id", Id, _user_fk(), nullable=False, index=True),
     Column("plan_id", String(40), nullable=False),
     Column("state", String(16), nullable=False),
-    Column("period_start", UTCDateTime, nullable=False),
-    Column("period_end", UTCDateTime, nullable=False),
+    Column("period_start", UTCDateTime),  # NULL until the first payment (billing: incomplete)
+    Column("period_end", UTCDateTime),
     Column("card_last4", String(4)),
     Column("card_brand", String(20)),
     Column("provider_ref", String(80)),
+    # --- billing (issue 7): one row per user, written by adapters.storage.billing
+    Column("customer_ref", String(80)),
+    Column("card_exp_month", SmallInteger),
+    Column("card_exp_year", SmallInteger),
+    Column("failed_attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("first_failure_at", UTCDateTime),
+    Column("next_retry_at", UTCDateTime),
+    Column("cancel_requested_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("provider_target", String(16)),
+    Column("provider_deleted", Boolean, nullable=False, server_default="0"),
+    Column("last_event_created", BigInteger),
+    Column("last_event_id", String(80)),
+)
+
+billing_payments = Table(  # the payments ledger: every charge attempt; one success per period at most
+    "billing_payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, _user_fk(), nullable=False, index=True),
+    Column("plan_id", String(40), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("period_key", String(80), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("idempotency_key", String(120), nullable=False),
+    Column("provider_ref", String(80)),
+    Column("failure_code", String(40)),
+    Column("period_start", UTCDateTime),
+    Column("period_end", UTCDateTime),
+)
+Index("uq_billing_payments_paid_period", billing_payments.c.period_key, unique=True,
+      sqlite_where=billing_payments.c.ok, postgresql_where=billing_payments.c.ok)
+
+billing_transitions = Table(  # every subscription state change, in order
+    "billing_transitions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, _user_fk(), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("event", String(24), nullable=False),
+    Column("to_state", String(16), nullable=False),
+)
+
+billing_notices = Table(  # billing notices already sent (reminders, card expiry ...), by idempotency key
+    "billing_notices",
+    metadata,
+    Column("key", String(80), primary_key=True),
+)
+
+billing_settings = Table(  # preference settings saved at a downgrade, restored on a resubscription
+    "billing_settings",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("saved_at", UTCDateTime, nullable=False),
+)
+
+webhook_events = Table(  # durable log of every webhook delivery and what was done with it
+    "webhook_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(80), index=True),
+    Column("event_type", String(80)),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("detail", Text, nullable=False),
 )
 
 notifications = Table(
