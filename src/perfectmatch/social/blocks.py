@@ -14,7 +14,7 @@ from typing import Any
 from perfectmatch.errors import NotFound
 from perfectmatch.models import Block, MatchStatus, UserId
 from perfectmatch.social.errors import NotMatchedError, SelfActionError
-from perfectmatch.social.likes import HIDDEN, active_user, pair
+from perfectmatch.social.likes import HIDDEN, active_user, lock_pair, pair
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ def block(app: Any, blocker: UserId, blocked: UserId) -> Separation:
     if blocker == blocked:
         raise SelfActionError(f"cannot block yourself (user {blocker})")
     with app.uow as uow:
+        lock_pair(uow, blocker, blocked)
         active_user(uow, blocker)
         if uow.users.find(blocked) is None:
             raise NotFound(f"user {blocked} not found")
@@ -64,6 +65,7 @@ def unmatch(app: Any, user: UserId, other: UserId) -> Separation:
     if user == other:
         raise SelfActionError(f"cannot unmatch yourself (user {user})")
     with app.uow as uow:
+        lock_pair(uow, user, other)
         active_user(uow, user)
         match = uow.matches.find(pair(user, other))
         if match is None or match.status in HIDDEN:

@@ -28,9 +28,9 @@ from perfectmatch.models import (
     UserId,
 )
 from perfectmatch.social.delivery import send_with_retry
-from perfectmatch.social.errors import DeliveryFailed, NotMutualError
+from perfectmatch.social.errors import DeliveryFailed, NotMutualError, SelfActionError
 from perfectmatch.social.events import MessageReceived
-from perfectmatch.social.likes import active_user, check_pair, is_blocked, pair
+from perfectmatch.social.likes import active_user, check_pair, is_blocked, lock_pair, pair
 from perfectmatch.social.wiring import services
 
 IMAGE_PREFIXES = ("https://", "blob:")
@@ -85,7 +85,10 @@ def send_message(app: Any, sender: UserId, recipient: UserId, body: str, *,
     kind = MessageKind(kind)
     if kind is MessageKind.IMAGE and not body.startswith(IMAGE_PREFIXES):
         raise InvalidInputError(f"an image message needs an https:// URL or blob: key, got {body[:40]!r}")
+    if sender == recipient:
+        raise SelfActionError(f"cannot message yourself (user {sender})")
     with app.uow as uow:
+        lock_pair(uow, sender, recipient)  # a block committing now cannot let this message slip in
         conv = open_conversation(uow, sender, recipient)
         try:
             draft = Message(conversation_id=int(conv.id), sender_id=sender, kind=kind, body=body, created_at=now)

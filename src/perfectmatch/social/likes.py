@@ -67,6 +67,26 @@ def check_pair(uow: Any, a: UserId, b: UserId, action: str) -> tuple[User, User]
     return ua, ub
 
 
+def lock_pair(uow: Any, a: UserId, b: UserId) -> None:
+    """Serialise every social change of one pair: the first statement of its transaction.
+
+    PostgreSQL takes a row lock on the pair's match (``SELECT ... FOR UPDATE``); SQLite takes the
+    database write lock with a no-op update. Without it two users liking each other at the same
+    moment could both miss the other's like, or a like could overwrite a concurrent block.
+    """
+    from sqlalchemy import select, update
+
+    from perfectmatch.adapters.storage.schema import matches as m
+
+    lo, hi = pair(a, b)
+    where = (m.c.user_a == lo) & (m.c.user_b == hi)
+    conn = uow.connection
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(m.c.status).where(where).with_for_update())
+    else:
+        conn.execute(update(m).where(where).values(status=m.c.status))
+
+
 def visible_match(uow: Any, a: UserId, b: UserId) -> Match:
     """The pair's match if it is offered or mutual.
 
@@ -101,7 +121,10 @@ def like(app: Any, liker: UserId, likee: UserId) -> LikeResult:
         Nothing is stored in any of these cases.
     """
     now = app.clock.now()
+    if liker == likee:
+        raise SelfActionError(f"cannot like yourself (user {liker})")
     with app.uow as uow:
+        lock_pair(uow, liker, likee)
         check_pair(uow, liker, likee, "like")
         match = visible_match(uow, liker, likee)
         new = uow.likes.find((liker, likee)) is None

@@ -28,7 +28,7 @@ def matched(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
                     clock=FakeClock(datetime(2026, 11, 25, 12, tzinfo=UTC)), notifier=RecordingNotifier())
     simulate_and_store(app.uow, 10, 4, today=DAY, vector_spec=app.vector_spec)
     with app.uow as uow:
-        a, b = sorted(int(u.id) for u in uow.users.where())[:2]
+        a, b = sorted(int(u.id) for u in uow.users.where(status="active"))[:2]
         for uid in (a, b):
             uow.users.add(uow.users.get(uid).model_copy(update={"tier": Tier.FREE}))
         uow.matches.add(Match(user_a=a, user_b=b, day=DAY, vector_score=0.6, final_score=81.0,

@@ -16,7 +16,7 @@ from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.notify.basic import RecordingNotifier
 from perfectmatch.bootstrap import App, build_app
 from perfectmatch.config import Settings
-from perfectmatch.models import Match, ScoreSource
+from perfectmatch.models import Match, ScoreSource, UserStatus
 from perfectmatch.populations.store import simulate_and_store
 from perfectmatch.social.delivery import RetryPolicy
 from perfectmatch.social.wiring import install
@@ -38,6 +38,8 @@ def social_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
     app = build_app(_settings(path), clock=FakeClock(NOW), cache=None, notifier=RecordingNotifier())
     simulate_and_store(app.uow, N_USERS, 3, today=DAY, vector_spec=app.vector_spec)
     with app.uow as uow:
+        for user in uow.users.where():  # every test user active, so the tests pick any of them
+            uow.users.add(user.model_copy(update={"status": UserStatus.ACTIVE}))
         ids = sorted(u.id for u in uow.users.where())[:6]
         uow.matches.add_many(
             Match(user_a=a, user_b=b, day=DAY, vector_score=0.5, final_score=70.0, source=ScoreSource.VECTOR)
