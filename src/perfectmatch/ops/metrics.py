@@ -75,6 +75,11 @@ class OpsMetrics:
         self.batch_matches = Gauge("perfectmatch_batch_matches", "matches delivered by the last run", registry=r)
         self.batch_last_day = Gauge("perfectmatch_batch_last_day_timestamp_seconds",
                                     "the batch day of the last recorded run (UTC midnight)", registry=r)
+        self.batch_analysed = Gauge("perfectmatch_batch_pairs_analysed",
+                                    "pairs analysed by the last run, by source (provider, cache, fallback)",
+                                    ["source"], registry=r)
+        self.batch_cache_ratio = Gauge("perfectmatch_batch_ai_cache_hit_ratio",
+                                       "share of the last run's analyses answered from the cache", registry=r)
         self.ai_latency = Histogram("perfectmatch_ai_request_latency_seconds", "AI API call latency",
                                     ["type", "provider", "outcome"], buckets=AI_LATENCY_BUCKETS, registry=r)
 
@@ -89,6 +94,11 @@ class OpsMetrics:
         self.batch_runs.labels(report.status, report.mode).inc()
         self.batch_matches.set(float(report.counts.get("matches", 0)))
         self.batch_last_day.set(datetime.combine(report.day, time(0), tzinfo=UTC).timestamp())
+        by_source = report.counts.get("analysed_by") or {}
+        for source, n in by_source.items():
+            self.batch_analysed.labels(source).set(float(n))
+        total = sum(by_source.values())
+        self.batch_cache_ratio.set(by_source.get("cache", 0) / total if total else 0.0)
 
     def watch_analyzer(self, analyzer: Any) -> None:
         """Export ``analyzer.summary()`` on every scrape and observe each call's latency from now on."""

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from perfectmatch.adapters.cache.memory import MemoryCache
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.notify.basic import RecordingNotifier
+from perfectmatch.ai.fake_server import FakeOpenAIServer
 from perfectmatch.bootstrap import build_app
 from perfectmatch.cli import app as cli_app
 from perfectmatch.config import Settings
@@ -23,11 +24,16 @@ DAY = date(2026, 11, 25)
 def test_textfile_exposes_the_last_stored_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'pm.db'}"
     clock = FakeClock(datetime(2026, 11, 25, 3, tzinfo=UTC))
-    settings = Settings(_env_file=None, db_url=url, cache={"backend": "none"}, ai={"provider": "local"}, seed=1)
-    app = build_app(settings, clock=clock, cache=MemoryCache(clock), notifier=RecordingNotifier())
-    simulate_and_store(app.uow, 200, 5, today=DAY)
-    report = run_daily_batch(app, day=DAY)
-    app.close()
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    with FakeOpenAIServer() as fake:  # the batch analyses pairs over HTTP, as in production
+        settings = Settings(_env_file=None, db_url=url, cache={"backend": "none"}, seed=1,
+                            ai={"openai_api_key": "sk-fake", "openai_base_url": fake.base_url})
+        app = build_app(settings, clock=clock, cache=MemoryCache(clock), notifier=RecordingNotifier())
+        simulate_and_store(app.uow, 200, 5, today=DAY)
+        report = run_daily_batch(app, day=DAY)
+        app.close()
+    assert report.counts["analysed_by"]
     monkeypatch.setenv("PERFECTMATCH_AI__PROVIDER", "local")
     monkeypatch.setenv("PERFECTMATCH_CACHE__BACKEND", "none")
     out = tmp_path / "pm.prom"
@@ -37,4 +43,6 @@ def test_textfile_exposes_the_last_stored_batch(tmp_path: Path, monkeypatch: pyt
     for stage, seconds in report.stage_seconds.items():
         assert f'perfectmatch_batch_stage_seconds{{stage="{stage}"}} {float(seconds)}' in text
     assert f"perfectmatch_batch_matches {float(report.counts['matches'])}" in text
+    for source, n in report.counts["analysed_by"].items():
+        assert f'perfectmatch_batch_pairs_analysed{{source="{source}"}} {float(n)}' in text
     assert "# TYPE perfectmatch_ai_request_latency_seconds histogram" in text

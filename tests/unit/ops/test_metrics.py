@@ -19,7 +19,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def report(status: str = "done") -> BatchReport:
-    return BatchReport(day=date(2026, 11, 25), status=status, mode="exact", ai="local", counts={"matches": 42},
+    return BatchReport(day=date(2026, 11, 25), status=status, mode="exact", ai="local",
+                       counts={"matches": 42, "analysed_by": {"openai": 30, "cache": 10}},
                        stage_seconds={"load": 0.2, "analysis": 12.5})
 
 
@@ -34,6 +35,8 @@ def test_batch_report_is_exposed() -> None:
     assert s[("perfectmatch_batch_stage_duration_seconds_bucket", (("le", "30.0"), ("stage", "analysis")))] == 1
     assert s[("perfectmatch_batch_stage_duration_seconds_bucket", (("le", "10.0"), ("stage", "analysis")))] == 0
     assert s[("perfectmatch_batch_matches", ())] == 42
+    assert s[("perfectmatch_batch_pairs_analysed", (("source", "cache"),))] == 10
+    assert s[("perfectmatch_batch_ai_cache_hit_ratio", ())] == 0.25
     assert s[("perfectmatch_batch_runs_total", (("mode", "exact"), ("status", "done")))] == 1
     assert s[("perfectmatch_batch_last_day_timestamp_seconds", ())] == 1795564800.0
 
