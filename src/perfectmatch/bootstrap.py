@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from perfectmatch.config import CacheSettings, Settings
-from perfectmatch.ports import Cache, Clock, CompatibilityAnalyzer, Embedder, Notifier, UnitOfWork
+from perfectmatch.ports import Cache, Clock, CompatibilityAnalyzer, Embedder, Notifier, PaymentGateway, UnitOfWork
 
 if TYPE_CHECKING:
     from perfectmatch.matching.vectors import VectorSpec
@@ -106,6 +106,15 @@ class App:
 
         return InAppNotifier()
 
+    @cached_property
+    def payment_gateway(self) -> PaymentGateway:
+        """Stripe (``STRIPE_API_KEY``, optional ``STRIPE_API_BASE``); a ``ConfigError`` without a key."""
+        if "payment_gateway" in self.extras:
+            return self.extras["payment_gateway"]  # type: ignore[no-any-return]
+        from perfectmatch.adapters.payments.stripe import StripeGateway
+
+        return StripeGateway.from_env()
+
     def close(self) -> None:
         self.engine.dispose()
         close = getattr(self.cache, "close", None)
@@ -152,7 +161,8 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
         upgrade(engine)
     cache = overrides.pop("cache") if "cache" in overrides else make_cache(settings.cache, clock)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
-    extras = {k: overrides.pop(k) for k in ("analyzer", "embedder", "notifier", "analysis_queue") if k in overrides}
+    extras = {k: overrides.pop(k) for k in ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway")
+              if k in overrides}
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
     return App(settings=settings, engine=engine, clock=clock, cache=cache, rng=rng, extras=extras)

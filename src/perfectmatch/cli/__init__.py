@@ -7,6 +7,7 @@ with ``--debug``). Sub-command groups live in sibling modules and are registered
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ def _register() -> None:
     app.add_typer(ai.app, name="ai")
     ops.register(app, db.app)
     social.register(app)
+    app.add_typer(importlib.import_module("perfectmatch.cli.billing").app, name="billing")
 
 
 _register()

@@ -8,7 +8,7 @@ an empty ``history``; saving one appends the transitions it gained since it was 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +19,8 @@ from perfectmatch.adapters.storage import schema as s
 from perfectmatch.billing.store import Payment, WebhookRecord
 from perfectmatch.billing.subscription import Account, Card, State
 from perfectmatch.errors import BillingError
-from perfectmatch.models import UserId
-from perfectmatch.ports import Money
+from perfectmatch.models import Preferences, UserId
+from perfectmatch.ports import Money, UnitOfWork
 
 _SUB = s.subscriptions
 _PAY = s.billing_payments
@@ -185,3 +185,18 @@ def _payment(r: Any) -> Payment:
         idempotency_key=r["idempotency_key"], provider_ref=r["provider_ref"], failure_code=r["failure_code"],
         period_start=r["period_start"], period_end=r["period_end"],
     )
+
+
+class SqlPreferenceSnapshots:
+    """``billing.service.PreferenceSnapshots`` over ``uow.preferences``: saves and restores them whole."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def snapshot(self, user_id: UserId) -> dict[str, Any]:
+        prefs = self._uow.preferences.find(user_id)
+        return prefs.model_dump(mode="json") if prefs is not None else {}
+
+    def restore(self, user_id: UserId, settings: Mapping[str, Any]) -> None:
+        if settings:
+            self._uow.preferences.add(Preferences.model_validate(dict(settings)))
