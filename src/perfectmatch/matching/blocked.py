@@ -34,7 +34,7 @@ from perfectmatch.matching.prefilter import PairRules, is_excluded, within_radii
 _GEO_MARGIN = 2e-6
 T = TypeVar("T")
 R = TypeVar("R")
-_COMPACT_ENTRIES = 50_000_000
+_COMPACT_ENTRIES = 20_000_000
 
 
 def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
