@@ -10,8 +10,10 @@ priority first. A new notification of the same type as one still waiting is fold
 ``Notifier`` port with retries; in-app only notifications are delivered by being stored.
 
 Internal state lives in keys starting with ``_`` inside ``content`` (``_deferUntil``, ``_failures``,
-``_archived``), because the schema has no columns for them; ``to_spec_json`` and the notifier never
-see those keys.
+``_archived``, ``_likers``), because the schema has no columns for them; ``to_spec_json`` and the
+notifier never see those keys, and the inbox never shows ``_likers`` (one-sided likes stay
+anonymous). A notification about a user the recipient has blocked (or was blocked by) since it was
+queued is dropped before delivery, and delivered ones about them disappear from the inbox.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from perfectmatch.social.events import (
 )
 
 RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
-DEFER, FAILURES, ARCHIVED = "_deferUntil", "_failures", "_archived"
+DEFER, FAILURES, ARCHIVED, LIKERS = "_deferUntil", "_failures", "_archived", "_likers"
 OTHER_USER_KEYS = ("userId", "senderId", "likerId")  # content keys that name the other user
 BATCH_PREFIX = "batch:"  # written and delivered by the daily batch's own notify stage
 HOUR = timedelta(hours=1)
@@ -109,7 +111,8 @@ def notes_for(event: object) -> list[Notification]:
     """The notifications an event causes (one per recipient), with stable idempotency ids."""
     if isinstance(event, LikeReceived):  # the liker stays hidden: premium users list likers separately
         return [Notification(id=f"like:{event.liker}:{event.likee}", user_id=event.likee, type=NotificationType.LIKE,
-                             priority=Priority.LOW, content={"count": 1}, created_at=event.at)]
+                             priority=Priority.LOW, content={"count": 1, LIKERS: [event.liker]},
+                             created_at=event.at)]
     if isinstance(event, MutualMatched):
         return [
             Notification(id=f"mutual:{event.user_a}:{event.user_b}:{me}", user_id=me,
@@ -137,6 +140,13 @@ def notes_for(event: object) -> list[Notification]:
 
 def _with(note: Notification, **changes: Any) -> Notification:
     return note.model_copy(update=changes)
+
+
+def _shown(note: Notification) -> Notification:
+    """``note`` as its recipient may see it: who liked them stays hidden."""
+    if LIKERS not in note.content:
+        return note
+    return _with(note, content={k: v for k, v in note.content.items() if k != LIKERS})
 
 
 class NotificationService:
@@ -198,6 +208,8 @@ class NotificationService:
                 count = int(waiting.content.get("count", 1)) + int(note.content.get("count", 1))
                 internal = {k: v for k, v in waiting.content.items() if k.startswith("_")}
                 priority = min(waiting.priority, note.priority, key=RANK.__getitem__)
+                if LIKERS in waiting.content or LIKERS in note.content:
+                    internal[LIKERS] = [*waiting.content.get(LIKERS, []), *note.content.get(LIKERS, [])]
                 uow.notifications.add(_with(waiting, content={**note.content, **internal, "count": count},
                                             priority=priority))
                 target = waiting.id
@@ -225,6 +237,14 @@ class NotificationService:
             note = uow.notifications.get(note_id)
             if note.delivered:
                 return Outcome(note_id, "duplicate")
+            kept = self._without_blocked(uow, note)  # a block since it was queued: must never arrive
+            if kept is None:
+                uow.notifications.delete(note_id)
+                uow.commit()
+                return Outcome(note_id, "suppressed")
+            if kept != note:
+                uow.notifications.add(kept)
+                note = kept
             prefs = self._prefs(uow, note.user_id)
             wait = quiet_until(prefs, now) or self._rate_wait(uow, note.user_id, prefs.max_per_hour, now)
             if wait is not None:
@@ -257,6 +277,26 @@ class NotificationService:
         if len(recent) < limit:
             return None
         return recent[len(recent) - limit] + HOUR + timedelta(seconds=1)
+
+    @staticmethod
+    def _without_blocked(uow: Any, note: Notification) -> Notification | None:
+        """``note`` minus anything from a user blocked with its recipient (``None``: nothing left)."""
+        def blocked(o: Any) -> bool:
+            uid = note.user_id
+            return uow.blocks.find((uid, o)) is not None or uow.blocks.find((o, uid)) is not None
+
+        if any(blocked(o) for k in OTHER_USER_KEYS if (o := note.content.get(k)) is not None):
+            return None
+        likers = note.content.get(LIKERS)
+        if not likers:
+            return note
+        kept = [x for x in likers if not blocked(x)]
+        if not kept:
+            return None
+        if len(kept) == len(likers):
+            return note
+        count = max(1, int(note.content.get("count", len(likers))) - (len(likers) - len(kept)))
+        return _with(note, content={**note.content, LIKERS: kept, "count": count})
 
     @staticmethod
     def _due(note: Notification, now: datetime) -> bool:
@@ -319,9 +359,10 @@ class NotificationService:
             if n.channels.in_app and bool(n.content.get(ARCHIVED, False)) == archived
             and (archived or n.created_at >= now - self.retention)
             and not any(n.content.get(k) in hidden for k in OTHER_USER_KEYS)
+            and not (n.content.get(LIKERS) and set(n.content[LIKERS]) <= hidden)
         ]
         shown.sort(key=lambda n: (n.created_at, n.id), reverse=True)
-        return shown[:limit]
+        return [_shown(n) for n in shown[:limit]]
 
     def badge_count(self, user_id: UserId) -> int:
         """Unread, unarchived in-app notifications of the user (what the app icon shows)."""
@@ -350,7 +391,7 @@ class NotificationService:
             changed = edit(note, self.clock.now())
             uow.notifications.add(changed)
             uow.commit()
-        return changed
+        return _shown(changed)
 
     def purge_expired(self) -> int:
         """Delete delivered, unarchived notifications older than the retention period; returns how many."""

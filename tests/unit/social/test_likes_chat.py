@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from perfectmatch.adapters.notify.basic import RecordingNotifier
 from perfectmatch.errors import InvalidInputError, NotFound
 from perfectmatch.models import DeliveryStatus, MatchStatus, MessageKind, Notification, NotificationType, Tier
 from perfectmatch.social import blocks, chat, likes
@@ -153,3 +154,23 @@ def test_ai_conversation_starters_are_premium_and_need_an_open_conversation(make
     assert got.source in ("llm", "cache", "fallback")
     with pytest.raises(NotMutualError):
         conversation_starters(app, a, c)
+
+
+def test_a_block_drops_alerts_still_waiting_for_quiet_hours_to_end(make_app: MakeApp) -> None:
+    from datetime import time
+
+    from perfectmatch.models import NotificationPreferences
+
+    notifier = RecordingNotifier()
+    app = make_app(notifier)
+    a, b = ids_of(app)[:2]
+    service = services(app).notifications
+    service.set_preferences(NotificationPreferences(user_id=b, quiet_start=time(11), quiet_end=time(14)))
+    mutual(app, a, b)
+    chat.send_message(app, a, b, "see you?")
+    assert all(n.id.startswith("chat:") for n in notifier.sent if n.user_id == b)  # only the silent transport
+    blocks.block(app, b, a)
+    app.clock.advance(3 * 3600)
+    assert [o.status for o in service.flush()] == ["suppressed"] * 3  # the like, the mutual match, the message
+    assert not any(n.user_id == b and not n.id.startswith("chat:") for n in notifier.sent)
+    assert service.inbox(b) == []

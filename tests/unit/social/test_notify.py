@@ -152,7 +152,7 @@ def test_waiting_notifications_are_batched_and_delivered_by_priority(make_app: M
     assert [o.status for o in service.flush()] == ["delivered"] * 3
     assert [n.priority for n in notifier.sent] == [Priority.HIGH, Priority.MEDIUM, Priority.LOW]
     likes = notifier.sent[-1]
-    assert likes.type is NotificationType.LIKE and likes.content == {"count": 3}
+    assert likes.type is NotificationType.LIKE and likes.content == {"count": 3}  # internal keys not sent
     assert "likerId" not in likes.content  # one-sided likes stay anonymous
     assert service.badge_count(uid) == 3
 
