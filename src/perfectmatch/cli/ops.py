@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perfectmatch.cli import state
+from perfectmatch.cli import CliState, state
 from perfectmatch.cli._output import emit
+
+if TYPE_CHECKING:
+    from perfectmatch.bootstrap import App
+    from perfectmatch.ops.health import HealthReport
+    from perfectmatch.ops.metrics import OpsMetrics
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
 metrics_app = typer.Typer(help="Prometheus metrics: serve over HTTP or write a node-exporter textfile.",
                           no_args_is_help=True)
@@ -17,7 +24,7 @@ metrics_app = typer.Typer(help="Prometheus metrics: serve over HTTP or write a n
 def doctor_cmd(
     ctx: typer.Context,
     deep: Annotated[bool, typer.Option("--deep", help="also run a synthetic transaction (rolled back)")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check settings, database, migrations, cache and AI endpoints; exit 1 when anything is unhealthy."""
     from perfectmatch.ops.health import Unhealthy, check_settings
@@ -30,15 +37,15 @@ def doctor_cmd(
         raise Unhealthy("unhealthy: " + ", ".join(c.name for c in report.checks if not c.ok))
 
 
-def _table(report: object) -> list[dict[str, object]]:
+def _table(report: HealthReport) -> list[dict[str, object]]:
     return [{"check": c.name, "ok": "ok" if c.ok else "FAIL", "detail": c.detail, "seconds": c.seconds}
-            for c in report.checks]  # type: ignore[attr-defined]
+            for c in report.checks]
 
 
-def _metrics_for(st: object) -> tuple[object, object]:
+def _metrics_for(st: CliState) -> tuple[OpsMetrics, App]:
     from perfectmatch.ops.metrics import OpsMetrics, stored_batch_reports
 
-    app = st.app  # type: ignore[attr-defined]
+    app = st.app
     metrics = OpsMetrics()
     metrics.watch_analyzer(app.analyzer)
     for report in stored_batch_reports(app):
@@ -53,7 +60,7 @@ def metrics_textfile_cmd(
 ) -> None:
     """Write the metrics (last stored batch run, AI counters) for node-exporter's textfile collector."""
     metrics, _ = _metrics_for(state(ctx))
-    path = metrics.write_textfile(file)  # type: ignore[attr-defined]
+    path = metrics.write_textfile(file)
     emit({"written": str(path)}, as_json=state(ctx).json, title="metrics textfile")
 
 
@@ -70,7 +77,7 @@ def metrics_serve_cmd(
     from perfectmatch.ops.metrics import stored_batch_reports
 
     metrics, app = _metrics_for(state(ctx))
-    metrics.serve(port, addr=addr)  # type: ignore[attr-defined]
+    metrics.serve(port, addr=addr)
     typer.echo(f"serving metrics on http://{addr}:{port}/metrics", err=True)
     seen = {r.day for r in stored_batch_reports(app)}
     while True:
@@ -78,19 +85,7 @@ def metrics_serve_cmd(
         for report in stored_batch_reports(app):
             if report.day not in seen:
                 seen.add(report.day)
-                metrics.record_batch(report)  # type: ignore[attr-defined]
-
-
-def register(root: typer.Typer, db_app: typer.Typer) -> None:
-    """Attach the operations commands to the root app and the ``db`` group (called from ``_register``)."""
-    root.command("doctor")(doctor_cmd)
-    root.add_typer(metrics_app, name="metrics")
-    db_app.command("maintain")(maintain_cmd)
-    db_app.command("export")(export_cmd)
-    db_app.command("restore")(restore_cmd)
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+                metrics.record_batch(report)
 
 
 def maintain_cmd(ctx: typer.Context, json_out: JsonOpt = False) -> None:
@@ -134,3 +129,12 @@ def restore_cmd(
         emit(restore_snapshot(file, engine), as_json=st.json or json_out, title="db restore")
     finally:
         engine.dispose()
+
+
+def register(root: typer.Typer, db_app: typer.Typer) -> None:
+    """Attach the operations commands to the root app and the ``db`` group (called from ``_register``)."""
+    root.command("doctor")(doctor_cmd)
+    root.add_typer(metrics_app, name="metrics")
+    db_app.command("maintain")(maintain_cmd)
+    db_app.command("export")(export_cmd)
+    db_app.command("restore")(restore_cmd)

@@ -46,3 +46,33 @@ def test_textfile_exposes_the_last_stored_batch(tmp_path: Path, monkeypatch: pyt
     for source, n in report.counts["analysed_by"].items():
         assert f'perfectmatch_batch_pairs_analysed{{source="{source}"}} {float(n)}' in text
     assert "# TYPE perfectmatch_ai_request_latency_seconds histogram" in text
+
+
+def test_metrics_serve_answers_over_http(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PERFECTMATCH_AI__PROVIDER": "local", "PERFECTMATCH_CACHE__BACKEND": "none"}
+    proc = subprocess.Popen([sys.executable, "-m", "perfectmatch", "--db", f"sqlite:///{tmp_path / 'pm.db'}",
+                             "metrics", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    try:
+        body = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not body:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert "# TYPE perfectmatch_batch_stage_seconds gauge" in body
+        assert "# TYPE perfectmatch_ai_request_latency_seconds histogram" in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
