@@ -58,11 +58,14 @@ def _timed(name: str, fn: Callable[[], str]) -> Check:
     t0 = time.perf_counter()
     try:
         detail = fn()
-        ok = True
     except Exception as exc:  # a health check reports every failure rather than raising it
-        detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        ok = False
-    return Check(name, ok, detail, round(time.perf_counter() - t0, 4))
+        return _failure(name, exc, t0)
+    return Check(name, True, detail, round(time.perf_counter() - t0, 4))
+
+
+def _failure(name: str, exc: BaseException, since: float) -> Check:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return Check(name, False, f"{type(exc).__name__}: {first}", round(time.perf_counter() - since, 4))
 
 
 def _database(engine: Any) -> str:
@@ -181,29 +184,45 @@ def _ai_checks(settings: Settings, timeout_s: float) -> list[Check]:
 
 def check_settings(settings_factory: Callable[[], Settings], deep: bool = False, *,
                    ai_timeout_s: float = 3.0, **overrides: Any) -> HealthReport:
-    """Load settings and build the app without migrating, then ``check_health``; failures become checks.
+    """Load settings, connect to the database and the cache without migrating, then ``check_health``.
 
-    This is what ``perfectmatch doctor`` runs: an unreachable database or unloadable settings give a
-    red report instead of an exception.
+    This is what ``perfectmatch doctor`` runs: unloadable settings, an unreachable database or an
+    unreachable cache each give a red check under its own name instead of an exception.
+    ``overrides`` go to ``build_app`` (``engine``, ``cache``, ``clock`` ...) and are closed afterwards.
     """
+    from perfectmatch.adapters.clock import SystemClock
+    from perfectmatch.adapters.storage.engine import make_engine
     from perfectmatch.ai import describe_ai
-    from perfectmatch.bootstrap import build_app
+    from perfectmatch.bootstrap import build_app, make_cache
 
     t0 = time.perf_counter()
     try:
         settings = settings_factory()
     except Exception as exc:
-        return HealthReport(ai="unknown", checks=[
-            Check("settings", False, f"{type(exc).__name__}: {exc}", round(time.perf_counter() - t0, 4))])
-    try:
-        app = build_app(settings.model_copy(update={"auto_migrate": False}), **overrides)
-    except Exception as exc:
-        report = HealthReport(ai=_describe(describe_ai, settings))
-        report.checks.append(Check("settings", True, "loaded", 0.0))
-        report.checks.append(Check("database", False, f"{type(exc).__name__}: {exc}",
-                                   round(time.perf_counter() - t0, 4)))
-        report.checks.extend(_ai_checks(settings, ai_timeout_s))
-        return report
+        return HealthReport(ai="unknown", checks=[_failure("settings", exc, t0)])
+    engine = overrides.pop("engine", None)
+    failed: list[Check] = []
+    if engine is None:
+        t1 = time.perf_counter()
+        try:
+            engine = make_engine(settings.db_url)
+        except Exception as exc:
+            failed.append(_failure("database", exc, t1))
+    if "cache" not in overrides:
+        t1 = time.perf_counter()
+        try:
+            overrides["cache"] = make_cache(settings.cache, overrides.get("clock") or SystemClock())
+        except Exception as exc:
+            failed.append(_failure("cache", exc, t1))
+    if failed:  # the database or the cache is down: report that with the AI checks
+        for part in (engine, overrides.get("cache")):
+            close = getattr(part, "dispose", None) or getattr(part, "close", None)
+            if close is not None:
+                close()
+        return HealthReport(ai=_describe(describe_ai, settings),
+                            checks=[Check("settings", True, "loaded", 0.0), *failed,
+                                    *_ai_checks(settings, ai_timeout_s)])
+    app = build_app(settings.model_copy(update={"auto_migrate": False}), engine=engine, **overrides)
     try:
         return check_health(app, deep, ai_timeout_s=ai_timeout_s)
     finally:

@@ -72,6 +72,18 @@ def test_red_when_postgres_is_unreachable() -> None:
     assert "cannot connect" in report.checks[1].detail
 
 
+def test_red_when_redis_is_unreachable_and_green_when_it_answers(db_url: str, redis_url: str) -> None:
+    def with_redis(url: str) -> Settings:
+        return Settings(_env_file=None, db_url=db_url, cache={"backend": "redis", "redis_url": url},
+                        ai={"provider": "local"})
+
+    down = check_settings(lambda: with_redis(f"redis://127.0.0.1:{closed_port()}/15"))
+    assert [c.name for c in down.checks if not c.ok] == ["cache"]
+    up = check_settings(lambda: with_redis(redis_url))
+    assert up.ok, up.as_dict()
+    assert up.checks[2].detail == "RedisCache round trip ok"
+
+
 def test_red_when_migrations_are_behind(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from perfectmatch.adapters.storage.engine import make_engine, upgrade
 
