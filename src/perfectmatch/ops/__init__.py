@@ -1,6 +1,12 @@
 """Operations: health checks, metrics, structured logs, database maintenance, backup and restore.
 
 An edge package (like ``adapters`` and ``cli``): it may use SQLAlchemy, httpx and prometheus-client.
+
+* ``health``       ``check_health(app, deep=False)`` / ``check_settings(...)`` -> ``HealthReport``
+* ``metrics``      ``OpsMetrics`` (a Prometheus registry): ``record_batch``, ``watch_analyzer``, ``text``
+* ``logs``         ``configure(level, json=True)``, ``run_context(run_id)``, ``RedactingFilter``
+* ``maintenance``  ``maintain(app)`` -> ``MaintenanceReport``
+* ``backup``       ``export_snapshot(engine, out)``, ``verify_snapshot(path)``, ``restore_snapshot(path, engine)``
 """
 
 from perfectmatch.ops.health import Check, HealthReport, check_health, check_settings

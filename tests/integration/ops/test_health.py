@@ -108,3 +108,16 @@ def test_doctor_cli_exit_codes(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp
     bad = runner.invoke(cli_app, ["--db", bad_url, "doctor", "--json"])
     assert bad.exit_code == 1
     assert json.loads(bad.stdout)["ok"] is False
+
+
+def test_doctor_exit_code_of_the_real_command() -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/nothing"
+    env = {**os.environ, "PERFECTMATCH_AI__PROVIDER": "local", "PERFECTMATCH_CACHE__BACKEND": "none"}
+    run = subprocess.run([sys.executable, "-m", "perfectmatch", "--db", url, "doctor"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "UNHEALTHY" in run.stdout and "Error: unhealthy: database" in run.stderr
