@@ -70,6 +70,77 @@ def notifications_cmd(
          title=f"notifications of user {user}")
 
 
+def prefs_cmd(
+    ctx: typer.Context,
+    user: UserArg,
+    quiet: Annotated[str | None, typer.Option(help="quiet hours HH:MM-HH:MM in local time; 'off' clears")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="IANA time zone, e.g. Europe/Berlin")] = None,
+    off: Annotated[list[str] | None, typer.Option("--off", help="turn a type off (repeatable)")] = None,
+    on: Annotated[list[str] | None, typer.Option("--on", help="turn a type on (repeatable)")] = None,
+    push: Annotated[bool | None, typer.Option("--push/--no-push", help="push channel")] = None,
+    email: Annotated[bool | None, typer.Option("--email/--no-email", help="email channel")] = None,
+    in_app: Annotated[bool | None, typer.Option("--in-app/--no-in-app", help="in-app channel")] = None,
+    max_per_hour: Annotated[int | None, typer.Option(min=1, max=1000, help="hourly limit")] = None,
+) -> None:
+    """Show USER's notification preferences, changing any given option first."""
+    from datetime import time
+
+    from perfectmatch.errors import InvalidInputError
+    from perfectmatch.models import NotificationType
+    from perfectmatch.social.wiring import services
+
+    st = state(ctx)
+    service = services(st.app).notifications
+    prefs = service.preferences(user)
+    changes: dict[str, object] = {}
+    if quiet is not None:
+        if quiet == "off":
+            changes.update(quiet_start=None, quiet_end=None)
+        else:
+            try:
+                start, end = (time.fromisoformat(p) for p in quiet.split("-"))
+            except ValueError as exc:
+                raise InvalidInputError(f"--quiet must look like 22:00-07:00, got {quiet!r}") from exc
+            changes.update(quiet_start=start, quiet_end=end)
+    try:
+        enabled = {**prefs.enabled, **{NotificationType(t): False for t in off or []},
+                   **{NotificationType(t): True for t in on or []}}
+    except ValueError as exc:
+        kinds = ", ".join(t.value for t in NotificationType)
+        raise InvalidInputError(f"unknown notification type ({exc}); use one of {kinds}") from exc
+    channels = prefs.channels.model_copy(update={k: v for k, v in
+                                                 (("push", push), ("email", email), ("in_app", in_app))
+                                                 if v is not None})
+    changes.update(enabled=enabled, channels=channels)
+    if tz is not None:
+        changes["timezone"] = tz
+    if max_per_hour is not None:
+        changes["max_per_hour"] = max_per_hour
+    new = prefs.model_copy(update=changes)
+    if new != prefs:
+        service.set_preferences(type(prefs).model_validate(new.model_dump()))
+    emit(new.model_dump(mode="json"), as_json=st.json, title=f"notification preferences of user {user}")
+
+
+def flush_cmd(
+    ctx: typer.Context,
+    purge: Annotated[bool, typer.Option("--purge", help="also delete expired, unarchived notifications")] = False,
+) -> None:
+    """Deliver every waiting notification that is due (run every few minutes, e.g. from cron)."""
+    from perfectmatch.social.wiring import services
+
+    st = state(ctx)
+    service = services(st.app).notifications
+    outcomes = service.flush()
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    result: dict[str, object] = {"due": len(outcomes), **counts}
+    if purge:
+        result["purged"] = service.purge_expired()
+    emit(result, as_json=st.json, title="notifications flushed")
+
+
 @chat_app.command("send")
 def send_cmd(
     ctx: typer.Context,
@@ -129,4 +200,6 @@ def register(app: typer.Typer) -> None:
     app.command("block")(block_cmd)
     app.command("likers")(likers_cmd)
     app.command("notifications")(notifications_cmd)
+    app.command("notification-prefs")(prefs_cmd)
+    app.command("notifications-flush")(flush_cmd)
     app.add_typer(chat_app, name="chat")

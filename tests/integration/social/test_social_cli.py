@@ -63,6 +63,19 @@ def test_social_commands(matched: tuple[str, int, int], capsys: pytest.CaptureFi
     code, out, _ = run(capsys, url, "notifications", str(b), "--read", first)
     assert out["badge"] == 2
 
+    code, out, _ = run(capsys, url, "notification-prefs", str(a), "--quiet", "22:00-07:00", "--tz",
+                       "Europe/Berlin", "--off", "like", "--email", "--max-per-hour", "5")
+    assert code == 0 and out["quiet_start"] == "22:00:00" and out["timezone"] == "Europe/Berlin"
+    assert out["enabled"] == {"like": False} and out["channels"]["email"] and out["max_per_hour"] == 5
+    code, out, _ = run(capsys, url, "notification-prefs", str(a))
+    assert out["quiet_end"] == "07:00:00"  # stored
+    code, out, err = run(capsys, url, "notification-prefs", str(a), "--off", "pokes")
+    assert code == 1 and "unknown notification type" in err
+    code, out, err = run(capsys, url, "notification-prefs", str(a), "--tz", "Mars/Base")
+    assert code == 1 and "time zone" in err
+    code, out, _ = run(capsys, url, "notifications-flush", "--purge")
+    assert code == 0 and out["due"] == 0 and out["purged"] == 0
+
     code, out, _ = run(capsys, url, "block", str(b), str(a))
     assert code == 0 and out["status"] == "blocked" and out["conversation_disabled"]
     code, out, err = run(capsys, url, "chat", "send", str(a), str(b), "hello?")
