@@ -195,7 +195,7 @@ def _greedy_b_matching(a: np.ndarray, b: np.ndarray, room: np.ndarray) -> np.nda
     m = a.size
     edge = np.concatenate([np.arange(m), np.arange(m)])
     end = np.concatenate([a, b])
-    order = np.lexsort((edge, end))  # by user, then by edge rank (edges are given best first)
+    order = np.argsort(end * max(m, 1) + edge)  # by user, then by edge rank (edges are given best first)
     edge, end = edge[order], end[order]
     taken = np.zeros(m, dtype=bool)
     alive = (room[a] > 0) & (room[b] > 0)
@@ -223,7 +223,7 @@ def _per_user_greedy(a: np.ndarray, b: np.ndarray, caps: np.ndarray, boost: np.n
     m = a.size
     edge = np.concatenate([np.arange(m), np.arange(m)])
     end = np.concatenate([a, b])
-    order = np.lexsort((edge, end))
+    order = np.argsort(end * max(m, 1) + edge)
     edge, end = edge[order], end[order]
     bounds = np.searchsorted(end, np.arange(caps.size + 1))
     room = caps.copy()
