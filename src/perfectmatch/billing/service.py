@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from perfectmatch.billing.entitlements import EntitlementCheck
 from perfectmatch.billing.plans import Plan, default_plans, get_plan, period_after
-from perfectmatch.billing.store import BillingStore, Payment
+from perfectmatch.billing.store import BillingStore, Payment, paid_run
 from perfectmatch.billing.subscription import (
+    PREMIUM_STATES,
     TRANSITIONS,
     Account,
     Card,
@@ -192,8 +193,16 @@ class BillingService:
         return report
 
     def _tick(self, account: Account, now: datetime, report: RenewalReport) -> None:
-        if account.provider_ref is not None and account.state is not State.CANCELING:
-            return  # the provider renews and retries its own subscriptions; webhooks tell us
+        if account.provider_ref is not None:  # the provider renews and retries; webhooks tell us
+            run = paid_run(self.store.payments(account.user_id), now)
+            if run is not None and run != (account.period_start, account.period_end) and account.state in (
+                PREMIUM_STATES
+            ):
+                account = replace(account, period_start=run[0], period_end=run[1])  # a later paid run began
+                self._save(account)
+            if account.state is State.CANCELING:
+                self._end_if_due(account, now, report)
+            return
         if account.state is State.ACTIVE and account.period_end is not None:
             renews_at = account.period_end - RENEW_BEFORE
             if now < renews_at:

@@ -6,7 +6,7 @@ used by tests, simulations and single-process tools.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,6 +43,22 @@ class WebhookRecord:
     received_at: datetime
     outcome: str  # Applied value or "rejected"; only "applied" and "ignored" mark the event id seen
     detail: str = ""
+
+
+def paid_run(payments: Iterable[Payment], now: datetime) -> tuple[datetime, datetime] | None:
+    """The run of back-to-back paid periods that contains ``now``, else the latest run (``None``: none).
+
+    Computed from the whole ledger, so it is the same whatever order payments were recorded in.
+    """
+    periods = sorted((p.period_start, p.period_end) for p in payments
+                     if p.ok and p.period_start is not None and p.period_end is not None)
+    runs: list[tuple[datetime, datetime]] = []
+    for start, end in periods:
+        if runs and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+        else:
+            runs.append((start, end))
+    return next((r for r in runs if r[0] <= now < r[1]), runs[-1] if runs else None)
 
 
 class BillingStore(Protocol):

@@ -25,7 +25,7 @@ from typing import Any
 
 from perfectmatch.billing.entitlements import EntitlementCheck
 from perfectmatch.billing.service import period_key
-from perfectmatch.billing.store import BillingStore, Payment, WebhookRecord
+from perfectmatch.billing.store import BillingStore, Payment, WebhookRecord, paid_run
 from perfectmatch.billing.subscription import TRANSITIONS, Account, Event, State, transition
 from perfectmatch.errors import InvalidTransition, WebhookSignatureError
 from perfectmatch.ports import Clock, Money
@@ -237,7 +237,7 @@ def _invoice_paid(store: BillingStore, obj: dict[str, Any], now: datetime) -> tu
             period_key=key, ok=True, at=now, idempotency_key=str(obj.get("id")), provider_ref=obj.get("id"),
             period_start=start, period_end=end,
         ))
-    start, end = _paid_run(store, account.user_id)
+    start, end = paid_run(store.payments(account.user_id), now) or (start, end)
     old_start, old_end = account.period_start, account.period_end
     if old_end is not None and end <= old_end:
         if start != old_start:  # an older period of the current run arrived late: widen only
@@ -252,18 +252,6 @@ def _invoice_paid(store: BillingStore, obj: dict[str, Any], now: datetime) -> tu
     account = _settle(account, now)
     store.save_account(account)
     return Applied.APPLIED, f"paid until {end.isoformat()}", account.user_id
-
-
-def _paid_run(store: BillingStore, user_id: int) -> tuple[datetime, datetime]:
-    """The last run of back-to-back paid periods in the ledger: the same whatever the arrival order."""
-    periods = sorted((p.period_start, p.period_end) for p in store.payments(user_id)
-                     if p.ok and p.period_start is not None and p.period_end is not None)
-    run_start, run_end = periods[0]
-    for start, end in periods[1:]:
-        if start > run_end:
-            run_start = start
-        run_end = max(run_end, end)
-    return run_start, run_end
 
 
 def _detached(store: BillingStore, event: dict[str, Any], obj: dict[str, Any]) -> tuple[Applied, str, int | None]:

@@ -72,7 +72,7 @@ class SqlAlchemyBillingStore:
         q = select(t.c.user_id, t.c.at, t.c.from_state, t.c.event, t.c.to_state).order_by(t.c.id)
         if user_id is not None:
             q = q.where(t.c.user_id == user_id)
-        return [tuple(r) for r in self._conn.execute(q)]  # type: ignore[misc]
+        return [tuple(r) for r in self._conn.execute(q)]
 
     def sync_tiers(self, now: datetime) -> int:
         """Set ``users.tier`` from billing at ``now`` (what the daily batch reads); returns rows changed."""
