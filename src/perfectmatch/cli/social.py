@@ -66,8 +66,14 @@ def notifications_cmd(
     if archive:
         service.archive(user, archive)
     notes = [to_spec_json(n) for n in service.inbox(user, archived=archived, limit=limit)]
-    emit({"user_id": user, "badge": service.badge_count(user), "notifications": notes}, as_json=st.json,
-         title=f"notifications of user {user}")
+    badge = service.badge_count(user)
+    if st.json:
+        emit({"user_id": user, "badge": badge, "notifications": notes}, as_json=True)
+        return
+    rows = [{"id": n["notificationId"], "type": n["type"], "priority": n["priority"],
+             "read": n["status"]["read"], "created": n["timestamps"]["created"],
+             "content": ", ".join(f"{k}={v}" for k, v in n["content"].items())} for n in notes]
+    emit(rows or {"notifications": 0}, as_json=False, title=f"notifications of user {user} (badge {badge})")
 
 
 def prefs_cmd(
@@ -171,8 +177,14 @@ def history_cmd(
 
     st = state(ctx)
     page = history(st.app, viewer, other, before=before, limit=limit)
-    emit({"messages": [m.model_dump(mode="json") for m in page.messages], "next_before": page.next_before},
-         as_json=st.json, title=f"chat {viewer} <-> {other}")
+    if st.json:
+        emit({"messages": [m.model_dump(mode="json") for m in page.messages], "next_before": page.next_before},
+             as_json=True)
+        return
+    rows = [{"id": m.id, "from": m.sender_id, "kind": m.kind.value, "body": m.body, "delivery": m.delivery.value,
+             "sent": m.created_at.isoformat()} for m in page.messages]
+    more = f" (older: --before {page.next_before})" if page.next_before else ""
+    emit(rows or {"messages": 0}, as_json=False, title=f"chat {viewer} <-> {other}{more}")
 
 
 @chat_app.command("list")

@@ -97,7 +97,7 @@ def send_message(app: Any, sender: UserId, recipient: UserId, body: str, *,
         message = uow.messages.add(draft)
         uow.commit()
     message = _deliver(app, message, recipient)
-    preview = body[:80] if kind is MessageKind.TEXT else "[image]"
+    preview = body[:80] if kind is MessageKind.TEXT else "(image)"
     services(app).bus.publish(MessageReceived(message_id=int(message.id), conversation_id=message.conversation_id,
                                               sender=sender, recipient=recipient, kind=kind.value,
                                               preview=preview, at=now))

@@ -63,7 +63,7 @@ def check_pair(uow: Any, a: UserId, b: UserId, action: str) -> tuple[User, User]
         raise SelfActionError(f"cannot {action} yourself (user {a})")
     ua, ub = active_user(uow, a), active_user(uow, b)
     if is_blocked(uow, a, b):
-        raise BlockedError(f"users {a} and {b} have blocked each other; cannot {action}")
+        raise BlockedError(f"user {a} or user {b} has blocked the other; cannot {action}")
     return ua, ub
 
 
