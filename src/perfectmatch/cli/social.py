@@ -141,7 +141,9 @@ def flush_cmd(
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
-    result: dict[str, object] = {"due": len(outcomes), **counts}
+    next_due = service.next_due()
+    result: dict[str, object] = {"due": len(outcomes), **counts,
+                                 "next_due": next_due.isoformat() if next_due else None}
     if purge:
         result["purged"] = service.purge_expired()
     emit(result, as_json=st.json, title="notifications flushed")

@@ -162,6 +162,17 @@ class NotificationService:
         due.sort(key=lambda n: (RANK[n.priority], n.created_at, n.id))
         return [self._attempt(n.id) for n in due]
 
+    def next_due(self) -> datetime | None:
+        """When the earliest waiting notification becomes due (``None``: nothing waits).
+
+        A worker sleeps until then and calls ``flush()``; a cron job may simply flush every few
+        minutes, though it can then miss a quiet-hours gap shorter than its period.
+        """
+        with self._uow() as uow:
+            times = [datetime.fromisoformat(n.content[DEFER]) if DEFER in n.content else n.created_at
+                     for n in uow.notifications.where(delivered=False) if not n.id.startswith(BATCH_PREFIX)]
+        return min(times) if times else None
+
     # ------------------------------------------------------------------ delivery
     def _attempt(self, note_id: str) -> Outcome:
         now = self.clock.now()
