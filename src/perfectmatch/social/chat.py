@@ -170,10 +170,18 @@ def history(app: Any, viewer: UserId, other: UserId, *, before: int | None = Non
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInputError(f"history limit must be 1..{MAX_PAGE}, got {limit}")
+    from sqlalchemy import select
+
+    from perfectmatch.adapters.storage.mappings import MESSAGES
+    from perfectmatch.adapters.storage.schema import messages as t
+
     with app.uow as uow:
         conv = open_conversation(uow, viewer, other)
-        messages = uow.messages.where(conversation_id=conv.id)
-    older = sorted((m for m in messages if before is None or m.id < before), key=lambda m: m.id, reverse=True)
+        stmt = select(t).where(t.c.conversation_id == conv.id)  # index (conversation_id, id): one range scan
+        if before is not None:
+            stmt = stmt.where(t.c.id < before)
+        rows = uow.connection.execute(stmt.order_by(t.c.id.desc()).limit(limit + 1)).mappings()
+        older = [MESSAGES.from_row(r) for r in rows]
     page = older[:limit]
     return Page(messages=page, next_before=page[-1].id if len(older) > limit else None)
 
