@@ -47,6 +47,18 @@ class PreferenceSnapshots(Protocol):
 
 
 @dataclass(frozen=True)
+class SubscriptionChange:
+    """A subscription moved from one state to another (published by callers after their commit)."""
+
+    user_id: UserId
+    plan_id: str
+    old: State
+    new: State
+    event: Event
+    at: datetime
+
+
+@dataclass(frozen=True)
 class SubscribeResult:
     ok: bool
     account: Account
@@ -90,6 +102,7 @@ class BillingService:
         entitlements: EntitlementCheck | None = None,
         preferences: PreferenceSnapshots | None = None,
         retry_offsets: tuple[timedelta, ...] = RETRY_OFFSETS,
+        state_notices: bool = True,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -99,6 +112,8 @@ class BillingService:
         self.entitlements = entitlements or EntitlementCheck(store.account, clock)
         self.preferences = preferences
         self.retry_offsets = retry_offsets
+        self.state_notices = state_notices  # False when SubscriptionChange events are notified elsewhere
+        self.changes: list[SubscriptionChange] = []  # every state change made through this service
 
     # ------------------------------------------------------------ user actions
     def subscribe(self, user_id: UserId, plan_id: str, *, email: str | None = None) -> SubscribeResult:
@@ -132,7 +147,7 @@ class BillingService:
         result = self.gateway.charge(account.customer_ref, plan.price, idempotency_key=idem)
         self._record(account, plan, "initial", key, idem, result, now, (start, end))
         if not result.ok:
-            account = transition(account, Event.PAYMENT_FAILED, now)
+            account = self._move(account, Event.PAYMENT_FAILED, now)
             self._save(account)
             return SubscribeResult(False, account, result.failure_code)
         restore = (
@@ -140,7 +155,7 @@ class BillingService:
             and now - account.ended_at <= RESTORE_WINDOW
             and self.store.saved_settings(user_id) is not None
         )
-        account = transition(
+        account = self._move(
             account, Event.PAYMENT_SUCCEEDED, now, plan_id=plan.id, period_start=start, period_end=end,
             card=_card(result) or account.card, failed_attempts=0, first_failure_at=None, next_retry_at=None,
             cancel_requested_at=None,
@@ -156,7 +171,7 @@ class BillingService:
     def cancel(self, user_id: UserId) -> Account:
         """Stop renewing; service continues to the end of the paid period (no partial refund)."""
         now = self.clock.now()
-        account = transition(self._get(user_id), Event.CANCEL_REQUESTED, now, cancel_requested_at=now,
+        account = self._move(self._get(user_id), Event.CANCEL_REQUESTED, now, cancel_requested_at=now,
                              next_retry_at=None)
         self._save(account)
         end = account.period_end.isoformat() if account.period_end else None
@@ -170,7 +185,7 @@ class BillingService:
         account = self._get(user_id)
         if account.period_end is None or now >= account.period_end:
             raise InvalidTransition(f"user {user_id}: the paid period is over; subscribe again instead")
-        account = transition(account, Event.RESUMED, now, cancel_requested_at=None)
+        account = self._move(account, Event.RESUMED, now, cancel_requested_at=None)
         self._save(account)
         return account
 
@@ -234,7 +249,7 @@ class BillingService:
         if result.ok:
             was_past_due = account.state is State.PAST_DUE
             covered_from = account.period_start if account.period_start and start <= account.period_end else start
-            account = transition(
+            account = self._move(
                 account, Event.RENEWAL_SUCCEEDED, now, period_start=covered_from, period_end=end, failed_attempts=0,
                 first_failure_at=None, next_retry_at=None, card=_card(result) or account.card,
             )
@@ -249,7 +264,7 @@ class BillingService:
         failures = account.failed_attempts + 1
         first = account.first_failure_at or now
         retry_at = first + self.retry_offsets[failures - 1] if failures <= len(self.retry_offsets) else None
-        account = transition(
+        account = self._move(
             account, Event.RENEWAL_FAILED, now, failed_attempts=failures, first_failure_at=first,
             next_retry_at=retry_at or now, card=_card(result) or account.card,
         )
@@ -274,7 +289,7 @@ class BillingService:
             return account
         if self.preferences is not None:
             self.store.save_settings(account.user_id, self.preferences.snapshot(account.user_id), now)
-        account = transition(account, event, now, ended_at=now, next_retry_at=None)
+        account = self._move(account, event, now, ended_at=now, next_retry_at=None)
         self._save(account)
         self._notify(account, "downgraded", f"down:{account.user_id}:{now.isoformat()}", now, email=True)
         return account
@@ -300,9 +315,18 @@ class BillingService:
             raise NotFound(f"user {user_id} has no subscription")
         return account
 
+    def _move(self, account: Account, event: Event, now: datetime, **changes: Any) -> Account:
+        """``subscription.transition`` that also records a ``SubscriptionChange`` when the state changes."""
+        moved = transition(account, event, now, **changes)
+        if moved.state is not account.state:
+            self.changes.append(SubscriptionChange(account.user_id, moved.plan_id, account.state, moved.state, event,
+                                                   now))
+        return moved
+
     def _save(self, account: Account) -> None:
         self.store.save_account(account)
         self.entitlements.invalidate(account.user_id)
+
 
     def _record(self, account: Account, plan: Plan, kind: str, key: str, idem: str, result: PaymentResult,
                 now: datetime, period: tuple[datetime, datetime]) -> None:
@@ -316,6 +340,8 @@ class BillingService:
     def _notify(self, account: Account, kind: str, key: str, now: datetime, *, email: bool, **content: Any) -> int:
         """Send one billing notice once (``key`` dedups); returns 1 when sent now."""
         note_id = f"billing:{key}"[:80]
+        if not self.state_notices and kind in ("subscription_active", "cancellation_confirmed", "downgraded"):
+            return 0
         if not self.store.mark_notice(note_id):
             return 0
         if self.notifier is not None:

@@ -30,7 +30,11 @@ T = TypeVar("T")
 
 @contextmanager
 def _billing(st: CliState, *, gateway: bool = True) -> Iterator[tuple[BillingService, SqlAlchemyBillingStore]]:
-    """A billing service on one committed transaction of the app's database."""
+    """A billing service on one committed transaction of the app's database.
+
+    Reminders and payment notices go out through ``app.notifier``; state changes are published as
+    ``social.events.SubscriptionChanged`` once the transaction has committed.
+    """
     from perfectmatch.adapters.storage.billing import SqlAlchemyBillingStore, SqlPreferenceSnapshots
     from perfectmatch.billing.entitlements import EntitlementCheck
     from perfectmatch.billing.service import BillingService
@@ -41,10 +45,17 @@ def _billing(st: CliState, *, gateway: bool = True) -> Iterator[tuple[BillingSer
         service = BillingService(
             store, a.payment_gateway if gateway else _NoGateway(), a.clock,
             notifier=a.notifier, entitlements=EntitlementCheck(store.account, a.clock, a.cache),
-            preferences=SqlPreferenceSnapshots(uow),
+            preferences=SqlPreferenceSnapshots(uow), state_notices=False,
         )
         yield service, store
         uow.commit()
+    if service.changes:  # after the commit: state changes go to the social notification service
+        from perfectmatch.social.events import SubscriptionChanged
+        from perfectmatch.social.wiring import services
+
+        bus = services(a).bus
+        for change in service.changes:
+            bus.publish(SubscriptionChanged(change.user_id, change.new.value, change.plan_id, change.at))
 
 
 class _NoGateway:

@@ -78,6 +78,10 @@ def test_subscribe_status_cancel_and_renewals(env: str, tmp_path: Path, capsys: 
     assert code == 0 and report["canceled"] == 1 and report["renewed"] == 0 and report["tiers_changed"] == 1
     code, out, _ = _run(["--db", db, "--json", "billing", "status", "1"], capsys)
     assert json.loads(out)["tier"] == "free"
+    code, out, _ = _run(["--db", db, "--json", "notifications", "1"], capsys)
+    notes = json.loads(out)["notifications"]
+    assert code == 0 and sorted(n["content"]["state"] for n in notes if n["type"] == "subscription") == [
+        "active", "canceled", "canceling"]
     # a refused card: one error line, exit 1, the failed attempt kept in the ledger
     code, out, err = _run(["--db", db, "billing", "subscribe", "2", "premium_annual",
                            "--payment-method", _pm(env, "4000000000000341")], capsys)

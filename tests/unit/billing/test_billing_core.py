@@ -9,6 +9,7 @@ import pytest
 from perfectmatch.adapters.payments.fake import FakeCard
 from perfectmatch.billing.entitlements import Feature
 from perfectmatch.billing.plans import Interval, add_interval, default_plans, get_plan
+from perfectmatch.billing.service import BillingService
 from perfectmatch.billing.subscription import TRANSITIONS, Account, Event, State, is_premium, transition
 from perfectmatch.errors import InvalidInputError, InvalidTransition
 from perfectmatch.models import Tier
@@ -200,3 +201,16 @@ def test_network_error_changes_nothing_and_is_retried(rig: Rig) -> None:
     assert report.unavailable == 1 and rig.store.account(8).state is State.ACTIVE  # type: ignore[union-attr]
     rig.clock.advance(3600)
     assert rig.service.run_renewals().renewed == 1
+
+
+def test_state_changes_are_recorded_and_state_notices_can_be_left_to_others(rig: Rig) -> None:
+    rig.service.subscribe(4, "premium_monthly")
+    rig.service.cancel(4)
+    rig.clock.set(datetime(2026, 2, 10, 12, tzinfo=UTC))
+    rig.service.run_renewals()
+    assert [(c.user_id, c.old, c.new) for c in rig.service.changes] == [
+        (4, State.INCOMPLETE, State.ACTIVE), (4, State.ACTIVE, State.CANCELING), (4, State.CANCELING, State.CANCELED)]
+    quiet = BillingService(rig.store, rig.gateway, rig.clock, notifier=rig.notifier, state_notices=False)
+    before = len(rig.notifier.sent)
+    quiet.subscribe(5, "premium_monthly")
+    assert len(rig.notifier.sent) == before and [c.new for c in quiet.changes] == [State.ACTIVE]
