@@ -241,7 +241,9 @@ class BillingService:
         start, end = period_after(max(account.period_end, now), plan)
         paid = self.store.paid(key)
         if paid is None:
-            idem = f"renew:{key}:{now.isoformat()}"
+            # one key per (period, attempt): two overlapping runs send the same key, and the provider
+            # charges once; each retry is a new attempt with a new key
+            idem = f"renew:{key}:{account.failed_attempts}"
             result = self.gateway.charge(account.customer_ref, plan.price, idempotency_key=idem)
             self._record(account, plan, kind, key, idem, result, now, (start, end))
         else:  # charged before a crash, never saved: apply without charging again

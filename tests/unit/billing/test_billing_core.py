@@ -214,3 +214,24 @@ def test_state_changes_are_recorded_and_state_notices_can_be_left_to_others(rig:
     before = len(rig.notifier.sent)
     quiet.subscribe(5, "premium_monthly")
     assert len(rig.notifier.sent) == before and [c.new for c in quiet.changes] == [State.ACTIVE]
+
+
+def test_crash_after_charge_is_not_charged_twice(rig: Rig) -> None:
+    rig.service.subscribe(9, "premium_monthly")
+    real_add = rig.store.add_payment
+    calls = {"n": 0}
+
+    def crash_once(payment: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("database went away after the provider charged")
+        real_add(payment)  # type: ignore[arg-type]
+
+    rig.store.add_payment = crash_once  # type: ignore[method-assign]
+    rig.clock.set(datetime(2026, 2, 9, 13, tzinfo=UTC))
+    with pytest.raises(ConnectionError):
+        rig.service.run_renewals()
+    rig.clock.advance(3600)  # the next run, an hour later, tries the same attempt again
+    assert rig.service.run_renewals().renewed == 1
+    assert sum(c.result.ok for c in rig.gateway.charges) == 2  # initial + one renewal: the provider deduped
+    assert sum(p.ok for p in rig.store.payments(9)) == 2
