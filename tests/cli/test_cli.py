@@ -110,3 +110,17 @@ def test_python_dash_m_runs_the_cli() -> None:
     out = subprocess.run([sys.executable, "-m", "perfectmatch", "--help"], capture_output=True, text=True,
                          timeout=60, check=True)
     assert "batch" in out.stdout
+
+
+def test_typer_exit_codes_reach_the_process(tmp_path: Path) -> None:
+    """``questionnaire validate`` ends with ``typer.Exit(1)`` on an unusable bank: the process sees 1."""
+    import subprocess
+    import sys
+
+    bank = tmp_path / "bad.json"
+    bank.write_text(json.dumps({"version": "t", "blocks": [{"id": "b", "questions": [
+        {"id": "q1", "text": "x", "type": "likert", "minValue": 1, "maxValue": 5, "dimensions": {"RC": 1},
+         "branchingRules": [{"default": True, "nextQuestions": ["nope"]}]}]}]}))
+    out = subprocess.run([sys.executable, "-m", "perfectmatch", "questionnaire", "validate", str(bank)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "nope" in out.stdout

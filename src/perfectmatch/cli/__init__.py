@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and turn library errors into one stderr line."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a typer.Exit(n) comes back as its exit code
     except (PerfectMatchError, ValidationError, OSError) as exc:
         if debug:
             raise
@@ -121,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
