@@ -31,3 +31,18 @@ def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv(var, raising=False)
     for block in re.findall(r"```python\n(.*?)\n```", README, flags=re.S):
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_every_cli_command_is_in_the_reference() -> None:
+    import typer.main
+
+    from perfectmatch.cli import app
+
+    def walk(group: object, prefix: tuple[str, ...] = ()) -> list[str]:
+        out: list[str] = []
+        for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+            out += walk(cmd, (*prefix, name)) if hasattr(cmd, "commands") else [" ".join((*prefix, name))]
+        return out
+
+    missing = [c for c in walk(typer.main.get_command(app)) if f"| `{c}` |" not in README]
+    assert not missing, f"README's CLI reference lacks: {missing}"
