@@ -15,10 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from perfectmatch.adapters.storage.engine import make_engine, upgrade
 from perfectmatch.adapters.storage.schema import metadata
+
+# CI runs the same examples every time (reproducible failures, no flakiness from new random draws);
+# locally hypothesis keeps exploring new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 PG_URL = os.environ.get("PERFECTMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PERFECTMATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
