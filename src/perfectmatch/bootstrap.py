@@ -90,6 +90,28 @@ class App:
         return plan_providers(self.settings.ai).primary is not None
 
     @cached_property
+    def entitlements(self) -> Any:
+        """The one feature-access check (``billing.entitlements.EntitlementCheck``), cached in
+        ``app.cache`` and invalidated by billing the moment a subscription changes. Users with no
+        billing history (imported or seeded) keep the tier stored on their account."""
+        if "entitlements" in self.extras:
+            return self.extras["entitlements"]
+        from perfectmatch.adapters.storage.billing import SqlAlchemyBillingStore
+        from perfectmatch.billing.entitlements import EntitlementCheck
+
+        def load(user_id: int) -> Any:
+            with self.engine.connect() as conn:
+                return SqlAlchemyBillingStore(conn).account(user_id)
+
+        def stored_tier(user_id: int) -> Any:
+            with self.uow as uow:
+                return uow.users.get(user_id).tier
+
+        cfg = self.settings.matching
+        return EntitlementCheck(load, self.clock, self.cache, free_cap=cfg.free_daily_cap,
+                                premium_cap=cfg.premium_daily_cap, stored_tier=stored_tier)
+
+    @cached_property
     def analysis_queue(self) -> Any:
         """Durable queue of profile analyses requested while the AI was unavailable."""
         if "analysis_queue" in self.extras:
@@ -161,8 +183,8 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
         upgrade(engine)
     cache = overrides.pop("cache") if "cache" in overrides else make_cache(settings.cache, clock)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
-    extras = {k: overrides.pop(k) for k in ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway")
-              if k in overrides}
+    wired = ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway", "entitlements")
+    extras = {k: overrides.pop(k) for k in wired if k in overrides}
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
     return App(settings=settings, engine=engine, clock=clock, cache=cache, rng=rng, extras=extras)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from perfectmatch.billing.entitlements import Feature
 from perfectmatch.errors import NotFound
-from perfectmatch.models import MatchStatus, Tier, UserId, UserStatus
+from perfectmatch.models import MatchStatus, UserId, UserStatus
 
 HIDDEN = (MatchStatus.UNMATCHED, MatchStatus.BLOCKED)
 
@@ -52,8 +53,8 @@ def list_matches(app: Any, viewer: UserId, *, limit: int | None = None) -> list[
     """
     today = app.clock.now().date()
     with app.uow as uow:
-        user, matches = _visible(uow, viewer)
-        if user.tier is Tier.FREE and matches:
+        _, matches = _visible(uow, viewer)
+        if matches and not app.entitlements.can(viewer, Feature.FULL_MATCH_LIST):
             latest = max(m.day for m in matches)
             matches = [m for m in matches if m.day == latest]
         matches = matches[:limit] if limit is not None else matches
@@ -83,13 +84,13 @@ def match_details(app: Any, viewer: UserId, other: UserId) -> dict[str, Any]:
         No visible match between the two users.
     """
     with app.uow as uow:
-        user, matches = _visible(uow, viewer)
+        _, matches = _visible(uow, viewer)
         match = next((m for m in matches if other in (m.user_a, m.user_b)), None)
         if match is None:
             raise NotFound(f"user {viewer} has no match with user {other}")
         profile = uow.profiles.get(other)
         insight = uow.batch.insight(match.insight_id) if match.insight_id else None
-    premium = user.tier is Tier.PREMIUM
+    premium = app.entitlements.can(viewer, Feature.PREMIUM_INSIGHTS)
     content: dict[str, Any] = {}
     if insight is not None:
         content = {**insight["basic"], **(insight["premium"] if premium else {})}

@@ -36,16 +36,20 @@ class Entitlements:
 
 
 def entitlements_for(
-    account: Account | None, user_id: UserId, now: datetime, *, free_cap: int = 10, premium_cap: int = 50
+    account: Account | None, user_id: UserId, now: datetime, *, free_cap: int = 10, premium_cap: int = 50,
+    tier_without_account: Tier = Tier.FREE,
 ) -> Entitlements:
-    """Compute a user's entitlements at ``now`` from their billing account (``None``: never subscribed).
+    """Compute a user's entitlements at ``now`` from their billing account.
 
     Premium needs a paid period running at ``now`` (``subscription.is_premium``); caps default to
-    the spec's 10 (free) and 50 (premium) new matches a day.
+    the spec's 10 (free) and 50 (premium) new matches a day. A user with no billing history at all
+    (``account`` is ``None``: imported or seeded data) gets ``tier_without_account``.
     """
     if is_premium(account, now):
         assert account is not None
         return Entitlements(user_id, Tier.PREMIUM, premium_cap, frozenset(Feature), account.period_end)
+    if account is None and tier_without_account is Tier.PREMIUM:
+        return Entitlements(user_id, Tier.PREMIUM, premium_cap, frozenset(Feature), None)
     return Entitlements(user_id, Tier.FREE, free_cap, frozenset(), None)
 
 
@@ -64,12 +68,14 @@ class EntitlementCheck:
         ttl_s: float = 300.0,
         free_cap: int = 10,
         premium_cap: int = 50,
+        stored_tier: Callable[[UserId], Tier] | None = None,
     ) -> None:
         self._load = load
         self._clock = clock
         self._cache = cache
         self._ttl_s = ttl_s
         self._caps = (free_cap, premium_cap)
+        self._stored_tier = stored_tier  # for users without any billing history
 
     @staticmethod
     def key(user_id: UserId) -> str:
@@ -86,8 +92,11 @@ class EntitlementCheck:
                     return Entitlements(
                         user_id, Tier(hit["tier"]), hit["cap"], frozenset(Feature(f) for f in hit["features"]), until
                     )
-        ent = entitlements_for(self._load(user_id), user_id, now, free_cap=self._caps[0], premium_cap=self._caps[1])
-        if self._cache is not None:
+        account = self._load(user_id)
+        seeded = self._stored_tier(user_id) if account is None and self._stored_tier is not None else Tier.FREE
+        ent = entitlements_for(account, user_id, now, free_cap=self._caps[0], premium_cap=self._caps[1],
+                               tier_without_account=seeded)
+        if self._cache is not None and account is not None:  # a stored tier without billing is read fresh
             ttl = self._ttl_s
             if ent.valid_until is not None:
                 ttl = max(0.001, min(ttl, (ent.valid_until - now).total_seconds()))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from perfectmatch.billing.entitlements import Feature
 from perfectmatch.errors import NotFound
-from perfectmatch.models import Conversation, Like, Match, MatchStatus, Tier, User, UserId, UserStatus
+from perfectmatch.models import Conversation, Like, Match, MatchStatus, User, UserId, UserStatus
 from perfectmatch.social.errors import BlockedError, NotMatchedError, PremiumRequiredError, SelfActionError
 from perfectmatch.social.events import LikeReceived, MutualMatched
 from perfectmatch.social.wiring import services
@@ -172,7 +173,7 @@ def likers_of(app: Any, user_id: UserId) -> list[dict[str, Any]]:
     """
     with app.uow as uow:
         user = active_user(uow, user_id)
-        if user.tier is not Tier.PREMIUM:
+        if not app.entitlements.can(user.id, Feature.WHO_LIKED_ME):
             raise PremiumRequiredError(f"user {user_id} is on the free tier: seeing who liked you is premium")
         received = uow.likes.where(likee=user_id)
         out = []

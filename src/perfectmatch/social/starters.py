@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from perfectmatch.models import Tier, UserId
+from perfectmatch.billing.entitlements import Feature
+from perfectmatch.models import UserId
 from perfectmatch.onboarding import profile_data
 from perfectmatch.ports import PairContext
 from perfectmatch.social.chat import open_conversation
@@ -39,7 +40,7 @@ def conversation_starters(app: Any, viewer: UserId, other: UserId) -> Starters:
     """
     with app.uow as uow:
         open_conversation(uow, viewer, other)
-        if uow.users.get(viewer).tier is not Tier.PREMIUM:
+        if not app.entitlements.can(viewer, Feature.AI_STARTERS):
             raise PremiumRequiredError(f"user {viewer} is on the free tier: AI conversation starters are premium")
         lo, hi = pair(viewer, other)
         match = uow.matches.get((lo, hi))
