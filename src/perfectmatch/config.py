@@ -8,7 +8,7 @@ printed. ``Settings.describe()`` lists every variable for the README and ``docto
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +99,24 @@ class AISettings(BaseModel):
     ttl_starters_s: float = Field(default=12 * 3600.0, gt=0, description="conversation starters cache TTL")
 
 
+class BillingSettings(BaseModel):
+    """Plans and prices (integer minor units, never floats); ids match the payment provider's."""
+
+    monthly_price_minor: int = Field(default=1999, gt=0, description="premium monthly price in minor units")
+    annual_price_minor: int = Field(default=19999, gt=0, description="premium annual price in minor units")
+    currency: str = Field(default="usd", min_length=3, max_length=3, description="ISO 4217 code")
+    monthly_plan_id: str = Field(default="premium_monthly", description="plan id of the monthly plan")
+    annual_plan_id: str = Field(default="premium_annual", description="plan id of the annual plan")
+
+    def plans(self) -> dict[str, Any]:
+        """The configured plans (``billing.plans.default_plans``)."""
+        from perfectmatch.billing.plans import default_plans
+
+        return default_plans(monthly_minor=self.monthly_price_minor, annual_minor=self.annual_price_minor,
+                             currency=self.currency, monthly_id=self.monthly_plan_id,
+                             annual_id=self.annual_plan_id)
+
+
 class Settings(BaseSettings):
     """All configuration. ``Settings(_env_file=None, db_url=...)`` in tests."""
 
@@ -114,6 +132,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     matching: MatchingSettings = MatchingSettings()
     ai: AISettings = AISettings()
+    billing: BillingSettings = BillingSettings()
 
 
 def env_variables() -> list[tuple[str, str, str]]:

@@ -124,3 +124,11 @@ def test_typer_exit_codes_reach_the_process(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "perfectmatch", "questionnaire", "validate", str(bank)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "nope" in out.stdout
+
+
+def test_plan_prices_come_from_settings(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PERFECTMATCH_BILLING__MONTHLY_PRICE_MINOR", "2499")
+    monkeypatch.setenv("PERFECTMATCH_BILLING__ANNUAL_PLAN_ID", "price_annual_2027")
+    code, out, _ = run(["--json", "billing", "plans"], capsys)
+    plans = {p["id"]: p for p in json.loads(out)}
+    assert code == 0 and plans["premium_monthly"]["price_minor"] == 2499 and "price_annual_2027" in plans

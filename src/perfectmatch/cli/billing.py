@@ -43,7 +43,7 @@ def _billing(st: CliState, *, gateway: bool = True) -> Iterator[tuple[BillingSer
     with a.uow as uow:
         store = SqlAlchemyBillingStore(uow.connection)  # type: ignore[attr-defined]
         service = BillingService(
-            store, a.payment_gateway if gateway else _NoGateway(), a.clock,
+            store, a.payment_gateway if gateway else _NoGateway(), a.clock, plans=st.settings.billing.plans(),
             notifier=a.notifier, entitlements=EntitlementCheck(store.account, a.clock, a.cache),
             preferences=SqlPreferenceSnapshots(uow), state_notices=False,
         )
@@ -80,12 +80,10 @@ def _summary(account: Account, **extra: Any) -> dict[str, Any]:
 @app.command("plans")
 def plans_cmd(ctx: typer.Context) -> None:
     """List the plans with their prices (integer minor units and currency)."""
-    from perfectmatch.billing.plans import default_plans
-
     rows = [
         {"id": p.id, "name": p.name, "tier": p.tier.value, "price_minor": p.price.amount_minor if p.price else 0,
          "currency": p.price.currency if p.price else None, "interval": p.interval.value if p.interval else None}
-        for p in default_plans().values()
+        for p in state(ctx).settings.billing.plans().values()
     ]
     emit(rows, as_json=state(ctx).json, title="plans")
 
