@@ -63,6 +63,11 @@ def pair_id(day: date, a: int, b: int) -> str:
 def load_stage(ctx: BatchContext) -> dict[str, Any] | None:
     cfg = ctx.app.settings.matching
     with ctx.app.uow as uow:
+        if "load" not in ctx.done:  # tiers (hence daily caps) follow billing's paid periods at batch time
+            from perfectmatch.adapters.storage.billing import SqlAlchemyBillingStore
+
+            SqlAlchemyBillingStore(uow.connection).sync_tiers(ctx.now)
+            uow.commit()
         ctx.frame = uow.population.load(active_on=ctx.day, window_days=cfg.active_window_days)
         ctx.excluded = uow.batch.excluded_pair_keys()
     info = {"active_users": len(ctx.frame), "excluded_pairs": int(ctx.excluded.size)}
