@@ -89,6 +89,7 @@ def _register() -> None:
     ops.register(app, db.app)
     social.register(app)
     app.add_typer(importlib.import_module("perfectmatch.cli.billing").app, name="billing")
+    app.add_typer(importlib.import_module("perfectmatch.cli.support").app, name="user")
 
 
 _register()

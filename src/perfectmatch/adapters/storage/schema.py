@@ -338,3 +338,14 @@ profile_insights = Table(
     Column("source", String(12), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+audit_log = Table(  # security events (suspensions, exports, erasures, logins, webhook failures); append-only
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("kind", String(40), nullable=False, index=True),
+    Column("user_id", Id, index=True),  # no foreign key: the record outlives the user (and may name none)
+    Column("actor", String(80), nullable=False, server_default=""),
+    Column("detail", JSON, nullable=False),
+)
