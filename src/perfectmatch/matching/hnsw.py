@@ -7,9 +7,10 @@ not pay, an exact matrix product). A query row searches only the groups holding 
 ``blocks.block_pairs`` lists as compatible with its own block, fetching ``overfetch * k``
 neighbours per group; every fetched pair then gets the exact pairwise prefilter
 (``prefilter.mutual_mask``) and the exact similarity (``pairs.pair_similarity``) against the
-threshold, and the best ``k`` over all groups are kept. A query whose fetch from a group left it
-short (fewer than ``k`` passing partners while the last neighbour was still above the threshold)
-is recomputed exactly against that group, so the only losses are HNSW's own misses among each
+threshold, and the best ``k`` over all groups are kept. A query whose fetch from some group left
+it short (fewer than ``k`` passing partners while the last neighbour was still above the
+threshold: a compatible partner may lie further) gets its whole list from the exact blocked engine
+(``blocked.exact_survivors`` on those rows), so the only losses are HNSW's own misses among each
 group's nearest neighbours.
 
 The unpartitioned mode (``partitioned=False``: one graph over everyone, over-fetch, post-filter,
@@ -26,7 +27,7 @@ import numpy as np
 
 from perfectmatch.errors import IndexNotBuiltError, InvalidInputError
 from perfectmatch.frame import PopulationFrame
-from perfectmatch.matching.blocked import blas_threads
+from perfectmatch.matching.blocked import blas_threads, exact_survivors
 from perfectmatch.matching.blocks import Blocks, block_pairs, partition
 from perfectmatch.matching.candidates import Candidates, pair_similarity, to_candidates
 from perfectmatch.matching.evaluation import recall_at_k
@@ -77,7 +78,7 @@ class HnswIndex:
     stats
         After a partitioned ``generate``: ``graphs`` and ``products`` (groups searched each way),
         ``graph_queries`` (query rows sent to a graph, per group) and ``refined`` (of those, rows
-        recomputed exactly because the fetch left them short).
+        recomputed exactly, over all their compatible blocks, because some graph left them short).
     """
 
     m: int = 16
@@ -153,25 +154,37 @@ class HnswIndex:
         out: tuple[list, list, list] = ([], [], [])
         eps = _margin(vecs)
         self.stats = {"graphs": 0, "products": 0, "graph_queries": 0, "refined": 0}
+        short: list[np.ndarray] = []
         for target, queries in _group_work(blocks, is_query, self.group_rows):
-            self._search_group(frame, vecs, rules, target, queries, k=k, threshold=threshold, eps=eps, out=out)
+            short.append(self._search_group(frame, vecs, rules, target, queries, k=k, threshold=threshold, eps=eps,
+                                            out=out))
         r, c, s = _concat(*out)
+        redo = np.unique(np.concatenate(short)) if short else np.zeros(0, np.int64)
+        self.stats["refined"] = int(redo.size)
+        if redo.size:
+            # rows some graph left short: their complete lists from the exact blocked engine
+            keep = ~np.isin(r, redo)
+            er, ec, es = exact_survivors(frame, vecs, rules, threshold=threshold, k=k, rows=redo,
+                                         cell_km=self.cell_km, age_band=self.age_band)
+            r, c, s = np.concatenate([r[keep], er]), np.concatenate([c[keep], ec]), np.concatenate([s[keep], es])
         return to_candidates(n, k, r, c, s)
 
     def _search_group(
         self, frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, target: np.ndarray, queries: np.ndarray,
         *, k: int, threshold: float, eps: float, out: tuple[list, list, list],
-    ) -> None:
-        """Append to ``out`` each query row's best ``k`` partners among the ``target`` rows."""
+    ) -> np.ndarray:
+        """Append to ``out`` each query row's best ``k`` partners among the ``target`` rows; return
+        the rows the graph search left short (to be recomputed exactly)."""
         fetch = k * self.overfetch
         if target.size < max(self.min_hnsw, 2 * fetch):
             _exact_group(frame, vecs, rules, target, queries, k=k, threshold=threshold, eps=eps, out=out)
             self.stats["products"] += 1
-            return
+            return np.zeros(0, np.int64)
         self.build(vecs[target], target)
         self.stats["graphs"] += 1
         self.stats["graph_queries"] += int(queries.size)
         step = max(1, (1 << 24) // fetch)
+        left = []
         for lo in range(0, queries.size, step):
             part = queries[lo : lo + step]
             found, near = self.query(vecs[part], fetch)
@@ -184,17 +197,16 @@ class HnswIndex:
             qi, tj, s = qi[keep], tj[keep], s[keep]
             got = np.bincount(np.searchsorted(part, qi), minlength=part.size)
             # short: fewer than k partners while every fetched neighbour was above the threshold (a
-            # compatible partner may lie further): recompute those rows exactly against the group
+            # compatible partner may lie further): those rows are recomputed exactly at the end
             short = (got < k) & (near[:, -1] >= threshold)
             mine = ~np.isin(qi, part[short])
             r, c, s, _ = top_k_triples(qi[mine], tj[mine], s[mine], k=k)
             out[0].append(r)
             out[1].append(c)
             out[2].append(s)
-            self.stats["refined"] += int(short.sum())
-            if short.any():
-                _exact_group(frame, vecs, rules, target, part[short], k=k, threshold=threshold, eps=eps, out=out)
+            left.append(part[short])
         self._index = None
+        return np.concatenate(left) if left else np.zeros(0, np.int64)
 
     def _generate_global(
         self, frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, *, k: int, threshold: float,

@@ -93,3 +93,16 @@ def test_unpartitioned_baseline_loses_recall(world) -> None:  # type: ignore[no-
     _valid(frame, vecs, rules, got)
     assert recall_at_k(got, exact) < recall_at_k(GRAPHS.generate(frame, vecs, rules, k=K, threshold=THRESHOLD),
                                                  exact)
+
+
+def test_most_rows_answered_by_graphs_keep_recall(world) -> None:  # type: ignore[no-untyped-def]
+    frame, vecs, rules, _ = world
+    k = 10
+    exact = exact_candidates(frame, vecs, rules, k=k, threshold=THRESHOLD)
+    index = HnswIndex(group_rows=400, min_hnsw=100, overfetch=2, threads=1, m=8, ef=10)
+    got = index.generate(frame, vecs, rules, k=k, threshold=THRESHOLD)
+    # the graph path really answers most of its rows (not the exact refinement)
+    assert index.stats["graphs"] >= 5
+    assert index.stats["refined"] < index.stats["graph_queries"] / 2
+    _valid(frame, vecs, rules, got)
+    assert recall_at_k(got, exact) >= 0.98
