@@ -7,6 +7,9 @@ An edge package (like ``adapters`` and ``cli``): it may use SQLAlchemy, httpx an
 * ``logs``         ``configure(level, json=True)``, ``run_context(run_id)``, ``RedactingFilter``
 * ``maintenance``  ``maintain(app)`` -> ``MaintenanceReport``
 * ``backup``       ``export_snapshot(engine, out)``, ``verify_snapshot(path)``, ``restore_snapshot(path, engine)``
+* ``audit``        ``audit(app_or_conn, kind, user_id, detail)``, ``audit_events(...)``: security events
+* ``containment``  ``suspend_user(app, id, reason=)``, ``reinstate_user(app, id)``
+* ``support``      ``show_user(app, id)``, ``export_user(app, id, out)``, ``erase_user(app, id)``
 """
 
 from perfectmatch.ops.health import Check, HealthReport, check_health, check_settings

@@ -7,7 +7,8 @@ year and the location to whole degrees (enough for age and region statistics); t
 response, vector, preferences, AI profile insight, pair insights, analysis-queue payloads, saved
 billing settings and the user's notifications are deleted; card details are cleared; the bodies of
 their messages (and the previews in the recipients' notifications) become ``"[deleted]"`` while
-the other side keeps their own messages; conversations are closed. The status becomes ``deleted``,
+the other side keeps their own messages; conversations are closed and their open matches become
+``unmatched`` (the rows stay, for counts, but leave the other users' lists). The status becomes ``deleted``,
 so every future batch (which loads only active users) skips them, and the ``recent_matches:<id>``
 cache entry is dropped. Exports and erasures are audited (without personal data).
 """
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
 from perfectmatch.adapters.storage import schema as s
-from perfectmatch.models import UserStatus
+from perfectmatch.models import MatchStatus, UserStatus
 from perfectmatch.ops.audit import ERASED, EXPORTED, audit
 from perfectmatch.ops.containment import user_status
 
@@ -187,6 +188,8 @@ def erase_user(app: Any, user_id: int, *, actor: str = "") -> dict[str, Any]:
         run("messages", update(s.messages).where(s.messages.c.sender_id == uid)
             .values(body=DELETED_BODY, kind="text"))
         done["message_notifications"] = _scrub_previews(conn, message_ids)
+        run("matches_hidden", update(s.matches).where(_involves(s.matches, uid), s.matches.c.status.in_(
+            [MatchStatus.OFFERED.value, MatchStatus.MUTUAL.value])).values(status=MatchStatus.UNMATCHED.value))
         run("conversations", update(s.conversations).where(_involves(s.conversations, uid)).values(active=False))
         run("subscriptions", update(s.subscriptions).where(s.subscriptions.c.user_id == uid).values(
             card_last4=None, card_brand=None, card_exp_month=None, card_exp_year=None))

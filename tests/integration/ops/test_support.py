@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -138,7 +139,8 @@ def make_open_texts_unique(app: App, uid: int) -> list[str]:
     return [t for t in values if isinstance(t, str)]
 
 
-def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: Path) -> None:
+def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
     a, b = mutual_pair(app)
     email = f"member{a}@example.org"
     texts = make_open_texts_unique(app, a)
@@ -162,7 +164,10 @@ def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: 
     shown = show_user(app, a)
     assert shown["counts"]["matches"] == len(data["matches"]) and shown["counts"]["messages_sent"] == 1
 
-    erased = erase_user(app, a, actor="support")
+    assert a in [v.user_id for v in list_matches(app, b)]
+    with caplog.at_level(logging.DEBUG):
+        erased = erase_user(app, a, actor="support")
+    assert email not in caplog.text and all(t not in caplog.text for t in texts)
     assert erased["rows"]["responses"] == 1 and erased["rows"]["messages"] == 1
     text = dump_all(app)
     assert email not in text
@@ -184,6 +189,9 @@ def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: 
     assert a not in batch_users(app, DAY + timedelta(days=1))
     with pytest.raises(NotFound):
         list_matches(app, a)
+    assert a not in [v.user_id for v in list_matches(app, b)]  # gone from the other side's list too
+    with pytest.raises(NotFound):
+        chat.send_message(app, b, a, "anyone there?")
     with pytest.raises(InvalidInputError):
         reinstate_user(app, a)
     assert [e["kind"] for e in audit_events(app, user_id=a)] == [EXPORTED, ERASED]
