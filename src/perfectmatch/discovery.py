@@ -40,7 +40,9 @@ def _visible(uow: Any, viewer: UserId) -> tuple[Any, list[Any]]:
     blocked |= {b.blocker for b in uow.blocks.where(blocked=viewer)}
     matches = [m for m in uow.batch.matches_of(viewer) if m.status not in HIDDEN
                and (m.user_b if m.user_a == viewer else m.user_a) not in blocked]
-    return user, matches
+    others = sorted({m.user_b if m.user_a == viewer else m.user_a for m in matches})
+    live = {u.id for u in uow.users.find_many(others) if u.status is UserStatus.ACTIVE}  # not suspended/erased
+    return user, [m for m in matches if (m.user_b if m.user_a == viewer else m.user_a) in live]
 
 
 def list_matches(app: Any, viewer: UserId, *, limit: int | None = None) -> list[MatchView]:

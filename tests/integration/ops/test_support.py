@@ -85,6 +85,7 @@ def test_suspend_refuses_lists_messages_and_batches_then_reinstate(app: App) -> 
         chat.send_message(app, a, b, "still here?")
     with pytest.raises(NotFound, match="suspended"):
         chat.send_message(app, b, a, "hello?")
+    assert a not in [v.user_id for v in list_matches(app, b)]  # gone from the other side's list at once
     assert a not in active_ids(app)
     assert a not in batch_users(app, DAY + timedelta(days=1))
     assert suspend_user(app, a)["changed"] is False  # idempotent: no second audit row
@@ -95,6 +96,7 @@ def test_suspend_refuses_lists_messages_and_batches_then_reinstate(app: App) -> 
 
     assert reinstate_user(app, a)["status"] == "active"
     assert b in [v.user_id for v in list_matches(app, a)]
+    assert a in [v.user_id for v in list_matches(app, b)]
     chat.send_message(app, a, b, "back")
     assert a in active_ids(app)
     assert [e["kind"] for e in audit_events(app, user_id=a)] == [SUSPENDED, REINSTATED]
