@@ -183,6 +183,8 @@ def likers_of(app: Any, user_id: UserId) -> list[dict[str, Any]]:
             match = uow.matches.find(pair(user_id, lk.liker))
             if match is None or match.status in HIDDEN:
                 continue
+            if uow.users.get(lk.liker).status is not UserStatus.ACTIVE:  # suspended or erased: not shown
+                continue
             out.append({"user_id": lk.liker, "liked_at": lk.created_at.isoformat(), "score": match.final_score})
     return out
 

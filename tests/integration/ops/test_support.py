@@ -104,6 +104,20 @@ def test_suspend_refuses_lists_messages_and_batches_then_reinstate(app: App) -> 
         suspend_user(app, 10**9)
 
 
+def test_suspended_liker_leaves_who_liked_me_at_once(app: App) -> None:
+    with app.uow as uow:
+        best = max(uow.batch.matches_on(DAY), key=lambda m: m.final_score)
+    a, b = best.user_a, best.user_b
+    with app.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == b).values(tier="premium"))
+    likes.like(app, a, b)
+    assert [x["user_id"] for x in likes.likers_of(app, b)] == [a]
+    suspend_user(app, a)
+    assert likes.likers_of(app, b) == []
+    reinstate_user(app, a)
+    assert [x["user_id"] for x in likes.likers_of(app, b)] == [a]
+
+
 def test_audit_accepts_events_without_a_user_inside_a_transaction(app: App) -> None:
     with app.engine.begin() as conn:
         audit(conn, "auth.login_failed", None, {"ip": "192.0.2.1"}, actor="api")
