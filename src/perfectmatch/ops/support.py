@@ -5,7 +5,8 @@ but removes or anonymizes every piece of personal data: email and import id, dis
 ``"deleted user"``), photos, bio and place; the birth date is coarsened to 1 January of the birth
 year and the location to whole degrees (enough for age and region statistics); the questionnaire
 response, vector, preferences, AI profile insight, pair insights, analysis-queue payloads, saved
-billing settings and the user's notifications are deleted; card details are cleared; the bodies of
+billing settings and the user's notifications are deleted; card details are cleared (and the email
+in stored webhook payloads replaced); the bodies of
 their messages (and the previews in the recipients' notifications) become ``"[deleted]"`` while
 the other side keeps their own messages; conversations are closed and their open matches become
 ``unmatched`` (the rows stay, for counts, but leave the other users' lists). The status becomes ``deleted``,
@@ -114,6 +115,7 @@ def collect_user_data(conn: Connection, user_id: int) -> dict[str, Any]:
         "payments": _rows(conn, s.billing_payments, s.billing_payments.c.user_id == user_id),
         "subscription_history": _rows(conn, s.billing_transitions, s.billing_transitions.c.user_id == user_id),
         "analysis_queue": _rows(conn, s.analysis_queue, s.analysis_queue.c.user_id == user_id),
+        "audit_events": _rows(conn, s.audit_log, s.audit_log.c.user_id == user_id),
     }
 
 
@@ -166,6 +168,11 @@ def erase_user(app: Any, user_id: int, *, actor: str = "") -> dict[str, Any]:
 
     with app.engine.begin() as conn:
         user_status(conn, uid)
+        email = conn.execute(select(s.users.c.email).where(s.users.c.id == uid)).scalar_one()
+        if email:  # stored webhook payloads may quote the customer's email
+            hooks = s.webhook_events
+            run("webhook_events", update(hooks).where(hooks.c.detail.contains(email, autoescape=True))
+                .values(detail=func.replace(hooks.c.detail, email, "[email]")))
         run("users", update(s.users).where(s.users.c.id == uid)
             .values(email=None, source_id=None, status=UserStatus.DELETED.value))
         profile = conn.execute(select(s.profiles.c.birth_date, s.profiles.c.lat, s.profiles.c.lon)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from perfectmatch.adapters.cache.memory import MemoryCache
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.notify.basic import RecordingNotifier
-from perfectmatch.adapters.storage.schema import messages, metadata, responses, users
+from perfectmatch.adapters.storage.schema import messages, metadata, responses, users, webhook_events
 from perfectmatch.bootstrap import App, build_app
 from perfectmatch.cli import app as cli_app
 from perfectmatch.config import Settings
@@ -164,6 +164,10 @@ def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: 
     secret = f"my real name is {texts[0]}"
     chat.send_message(app, a, b, secret)
     chat.send_message(app, b, a, "kept: the other side's own words")
+    with app.engine.begin() as conn:
+        conn.execute(webhook_events.insert().values(
+            event_id="evt_1", event_type="customer.updated", received_at=NOW, outcome="applied",
+            detail=json.dumps({"customer": {"email": email, "id": "cus_1"}})))
     haystack = dump_all(app)
     assert email in haystack and texts[0] in haystack  # the search below can find them
     assert app.cache.get(f"recent_matches:{a}") is not None
@@ -171,6 +175,7 @@ def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: 
     result = export_user(app, a, tmp_path / "a.json", actor="support")
     data = json.loads((tmp_path / "a.json").read_text())
     assert data["user"]["email"] == email and data["user"]["id"] == a
+    assert data["audit_events"] == []  # the export itself is audited after it is written
     assert texts[0] in json.dumps(data["questionnaire_response"])
     assert [m["body"] for m in data["messages_sent"]] == [secret]  # only their own messages
     assert data["vector"]["dim"] > 0 and "data" not in data["vector"]
@@ -185,6 +190,7 @@ def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: 
         erased = erase_user(app, a, actor="support")
     assert email not in caplog.text and all(t not in caplog.text for t in texts)
     assert erased["rows"]["responses"] == 1 and erased["rows"]["messages"] == 1
+    assert erased["rows"]["webhook_events"] == 1
     text = dump_all(app)
     assert email not in text
     assert [t for t in texts if t in text or json.dumps(t)[1:-1] in text] == []
@@ -211,6 +217,9 @@ def test_export_then_erase_leaves_no_personal_data_anywhere(app: App, tmp_path: 
     with pytest.raises(InvalidInputError):
         reinstate_user(app, a)
     assert [e["kind"] for e in audit_events(app, user_id=a)] == [EXPORTED, ERASED]
+    again = erase_user(app, a)  # idempotent: nothing personal left to touch
+    assert again["rows"]["responses"] == 0 and "webhook_events" not in again["rows"]  # no email left to look for
+    assert dump_all(app).count(email) == 0
     assert email not in json.dumps(audit_events(app), default=str)
 
 
