@@ -198,7 +198,7 @@ class HnswIndex:
             got = np.bincount(np.searchsorted(part, qi), minlength=part.size)
             # short: fewer than k partners while every fetched neighbour was above the threshold (a
             # compatible partner may lie further): those rows are recomputed exactly at the end
-            short = (got < k) & (near[:, -1] >= threshold)
+            short = (got < k) & (near[:, -1] >= threshold - eps)
             mine = ~np.isin(qi, part[short])
             r, c, s, _ = top_k_triples(qi[mine], tj[mine], s[mine], k=k)
             out[0].append(r)
