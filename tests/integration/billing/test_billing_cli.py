@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import stripe  # part of the test extra: fail, never skip, when it is missing
 
 from perfectmatch.adapters.storage.billing import SqlAlchemyBillingStore
 from perfectmatch.adapters.storage.engine import make_engine, upgrade
@@ -15,8 +16,6 @@ from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
 from perfectmatch.billing.webhooks import signature_header
 from perfectmatch.cli import main
 from perfectmatch.models import User
-
-stripe = pytest.importorskip("stripe")
 
 
 def _db(tmp_path: Path, users: int) -> str:

@@ -7,18 +7,17 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
+import stripe  # part of the test extra: fail, never skip, when it is missing
 
-stripe = pytest.importorskip("stripe")
-
-from integration.billing.conftest import FakeStripe  # noqa: E402
-from perfectmatch.adapters.clock import FakeClock  # noqa: E402
-from perfectmatch.adapters.payments.stripe import StripeGateway  # noqa: E402
-from perfectmatch.billing.service import BillingService  # noqa: E402
-from perfectmatch.billing.store import InMemoryBillingStore  # noqa: E402
-from perfectmatch.billing.subscription import Account, State  # noqa: E402
-from perfectmatch.billing.webhooks import signature_header, verify  # noqa: E402
-from perfectmatch.errors import BillingError, ConfigError, PaymentUnavailable  # noqa: E402
-from perfectmatch.ports import Money  # noqa: E402
+from integration.billing.conftest import FakeStripe
+from perfectmatch.adapters.clock import FakeClock
+from perfectmatch.adapters.payments.stripe import StripeGateway
+from perfectmatch.billing.service import BillingService
+from perfectmatch.billing.store import InMemoryBillingStore
+from perfectmatch.billing.subscription import Account, State
+from perfectmatch.billing.webhooks import signature_header, verify
+from perfectmatch.errors import BillingError, ConfigError, PaymentUnavailable
+from perfectmatch.ports import Money
 
 USD = Money(1999, "usd")
 
