@@ -182,6 +182,13 @@ def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: 
     return out
 
 
+def daily_caps(ctx: BatchContext) -> np.ndarray:
+    """``(n,)`` new matches each user may receive today, by tier."""
+    cfg = ctx.app.settings.matching
+    assert ctx.frame is not None
+    return np.where(ctx.frame.tier == TIERS.index(Tier.PREMIUM), cfg.premium_daily_cap, cfg.free_daily_cap)
+
+
 def shortlist(ctx: BatchContext) -> np.ndarray:
     """Indices into ``ctx.pairs`` worth an AI analysis: each user's best pairs by vector score,
     ``ai_shortlist_factor`` times their daily cap (so the AI never analyses pairs nobody can get)."""
@@ -189,8 +196,7 @@ def shortlist(ctx: BatchContext) -> np.ndarray:
     frame = ctx.frame
     assert ctx.pairs is not None and frame is not None
     a, b, cos = ctx.pairs
-    caps = np.where(frame.tier == TIERS.index(Tier.PREMIUM), cfg.premium_daily_cap, cfg.free_daily_cap)
-    limit = caps * cfg.ai_shortlist_factor
+    limit = daily_caps(ctx) * cfg.ai_shortlist_factor
     ends = np.concatenate([a, b])
     pair_ix = np.concatenate([np.arange(a.size), np.arange(a.size)])
     order = np.lexsort((-np.concatenate([cos, cos]), ends))
@@ -315,14 +321,17 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     ai = np.full(a.size, np.nan)
     ai_source: list[str | None] = [None] * a.size
     analysed: dict[int, str] = {}
-    if ctx.analyses:  # map stored insights to pair positions through integer pair keys
-        position = {int(k): m for m, k in enumerate(pair_keys(ids[a], ids[b]))}
-        for insight_id, row in ctx.analyses.items():
-            m = position.get(int(pair_keys(np.array([row["user_a"]]), np.array([row["user_b"]]))[0]))
-            if m is not None:
-                ai[m], ai_source[m], analysed[m] = row["score"], row["source"], insight_id
+    if ctx.analyses and a.size:  # map stored insights to pair positions through sorted integer pair keys
+        rows = list(ctx.analyses.values())
+        keys = pair_keys(ids[a], ids[b])
+        order = np.argsort(keys)
+        wanted = pair_keys(np.array([r["user_a"] for r in rows]), np.array([r["user_b"] for r in rows]))
+        slot = np.minimum(np.searchsorted(keys[order], wanted), keys.size - 1)
+        hits = np.flatnonzero(keys[order][slot] == wanted)
+        for r, m in zip(hits.tolist(), order[slot][hits].tolist(), strict=True):
+            ai[m], ai_source[m], analysed[m] = rows[r]["score"], rows[r]["source"], rows[r]["id"]
     final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
-    caps = np.where(frame.tier == TIERS.index(Tier.PREMIUM), cfg.premium_daily_cap, cfg.free_daily_cap)
+    caps = daily_caps(ctx)
     new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
     alloc = distribution.allocate(
         a, b, final, caps=caps, min_score=cfg.min_compatibility, boost=new_user, method=cfg.assignment,

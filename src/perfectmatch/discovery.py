@@ -62,7 +62,7 @@ def list_matches(app: Any, viewer: UserId, *, limit: int | None = None) -> list[
         matches = matches[:limit] if limit is not None else matches
         others = [m.user_b if m.user_a == viewer else m.user_a for m in matches]
         profiles = {p.user_id: p for p in uow.profiles.find_many(others)}
-        insights = {m.insight_id: uow.batch.insight(m.insight_id) for m in matches if m.insight_id}
+        insights = uow.batch.insights([m.insight_id for m in matches if m.insight_id])
     views = []
     for m, other in zip(matches, others, strict=True):
         p = profiles.get(other)

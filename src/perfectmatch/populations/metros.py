@@ -23,8 +23,8 @@ from functools import lru_cache
 import numpy as np
 
 from perfectmatch.errors import InvalidInputError
+from perfectmatch.matching.prefilter import haversine_km
 
-EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEG_LAT = 111.32
 
 
@@ -97,15 +97,6 @@ def load_cities(country: str = "US") -> Region:
         lon=np.array([c["longitude"] for c in rows], dtype=np.float64),
         population=np.array([c["population"] for c in rows], dtype=np.int64),
     )
-
-
-def haversine_km(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Great-circle distances in km from one point to many, shape of ``lat2``."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2 - lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def region_around(city: str, admin1: str, *, radius_km: float, country: str = "US", name: str | None = None) -> Region:

@@ -140,8 +140,14 @@ class SqlBatchStore:
         return {r["id"]: dict(r) for r in rows.mappings()}
 
     def insight(self, insight_id: str) -> dict[str, Any] | None:
-        row = self._conn.execute(select(s.insights).where(s.insights.c.id == insight_id)).mappings().first()
-        return None if row is None else dict(row)
+        return self.insights([insight_id]).get(insight_id)
+
+    def insights(self, insight_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Full insights (with content) by id, in one query."""
+        if not insight_ids:
+            return {}
+        rows = self._conn.execute(select(s.insights).where(s.insights.c.id.in_(insight_ids))).mappings()
+        return {r["id"]: dict(r) for r in rows}
 
     # ---------------------------------------------------------------- notifications
     def add_notifications(self, notes: list[Notification]) -> int:
