@@ -349,3 +349,63 @@ audit_log = Table(  # security events (suspensions, exports, erasures, logins, w
     Column("actor", String(80), nullable=False, server_default=""),
     Column("detail", JSON, nullable=False),
 )
+
+# --- accounts (issue 6 item 1): login email + password hash, verification tokens, social identities, throttling
+credentials = Table(  # one row per account that has a login email (password accounts and social ones)
+    "credentials",
+    metadata,
+    Column("user_id", Id, _user_fk(), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),  # normalized (trimmed, lower-case)
+    Column("password_hash", String(255)),  # argon2id PHC string; NULL for social-only accounts
+    Column("verified_at", UTCDateTime),  # NULL until the email is verified (or the provider vouched for it)
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+email_tokens = Table(  # email verification tokens; only a hash of the token is stored
+    "email_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, _user_fk(), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the whole token
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),  # superseded by a newer token (resend)
+)
+
+external_identities = Table(  # a social-login identity: (provider, subject) names exactly one user
+    "external_identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(40), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("user_id", Id, _user_fk(), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("provider", "subject", name="uq_external_identities_provider_subject"),
+)
+
+login_throttle = Table(  # failed-login state per login key (HMAC of the normalized email: no address stored)
+    "login_throttle",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+)
+
+# --- photos (issue 6, photo uploads): metadata; the bytes live in a blob store under blob_key
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, _user_fk(), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("blob_key", String(255), nullable=False, unique=True),
+    Column("content_type", String(40), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("has_face", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
