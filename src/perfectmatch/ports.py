@@ -315,3 +315,41 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return shape ``(len(texts), dim)`` float32, rows L2-normalised (zeros for empty text)."""
         ...
+
+
+# ---------------------------------------------------------------- photos (issue 6: profiles and photos)
+class BlobStore(Protocol):
+    """Opaque bytes by key (profile photos). Keys are ``/``-separated ``[A-Za-z0-9._-]`` segments;
+    a key that could leave the store (``..``, absolute, empty segments) raises ``InvalidInputError``."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically (a reader sees the old bytes or the new, never half)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; raises ``errors.NotFound`` when there are none."""
+        ...
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; returns whether it existed (deleting a missing key is not an error)."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """One detected face: pixel rectangle ``(x, y, width, height)`` in the image it was found in."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class FaceDetector(Protocol):
+    """Finds faces in a decoded photo; an empty list means no face (the upload is refused)."""
+
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        """Faces in ``rgb``, shape ``(height, width, 3)`` uint8, RGB order."""
+        ...
