@@ -117,6 +117,24 @@ class BillingSettings(BaseModel):
                              annual_id=self.annual_plan_id)
 
 
+class PhotoSettings(BaseModel):
+    """Profile photo uploads: where blobs live, limits checked before decoding, the face check."""
+
+    blob_dir: Path = Field(default=Path(".perfectmatch-blobs"), description="local blob store directory (owner-only)")
+    max_photos: int = Field(default=6, ge=1, le=50, description="photos a profile may hold")
+    max_bytes: int = Field(default=10_000_000, ge=1024, description="largest upload, in bytes")
+    max_pixels: int = Field(
+        default=40_000_000, ge=1, le=89_000_000, description="largest upload, width x height (read before decoding)"
+    )
+    min_side: int = Field(default=200, ge=1, description="shortest side, in pixels, an upload may have")
+    stored_side: int = Field(default=2048, ge=64, description="stored photos are scaled down to this longest side")
+    jpeg_quality: int = Field(default=88, ge=30, le=95, description="JPEG quality of the stored (re-encoded) photo")
+    require_face: bool = Field(default=True, description="refuse photos in which the face check finds no face")
+    face_min_ratio: float = Field(
+        default=0.1, gt=0.0, le=1.0, description="smallest face side as a fraction of the photo's shorter side"
+    )
+
+
 class Settings(BaseSettings):
     """All configuration. ``Settings(_env_file=None, db_url=...)`` in tests."""
 
@@ -133,6 +151,7 @@ class Settings(BaseSettings):
     matching: MatchingSettings = MatchingSettings()
     ai: AISettings = AISettings()
     billing: BillingSettings = BillingSettings()
+    photos: PhotoSettings = PhotoSettings()
 
 
 def env_variables() -> list[tuple[str, str, str]]:
