@@ -21,11 +21,17 @@
       StorageError
         NotFound
         DatabaseUnavailable
+      AccountError                 (accounts: registration, verification, login)
+        InvalidEmailError, WeakPasswordError   (also InvalidInputError)
+        EmailTaken, InvalidToken(reason), InvalidCredentials, EmailNotVerified, AccountDisabled
+        LoginThrottled(retry_after), InvalidIdToken(reason), AccountLinkRefused, IdentityProviderUnavailable
 
 The CLI prints ``Error: <message>`` for any of these and exits 1; library code never prints.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -148,6 +154,66 @@ class NotFound(StorageError, LookupError):
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached or opened (the URL is shown without its password)."""
 
+
+
+class AccountError(PerfectMatchError):
+    """Base for account problems: registration, email verification, password and social login."""
+
+
+class InvalidEmailError(AccountError, InvalidInputError):
+    """An email address that cannot be used for an account (the message says why)."""
+
+
+class WeakPasswordError(AccountError, InvalidInputError):
+    """A password that fails the password policy (the message names the rule, never the password)."""
+
+
+class EmailTaken(AccountError):
+    """An account with this (normalized) email address exists already."""
+
+
+class InvalidToken(AccountError):
+    """A verification token that cannot be used; ``reason`` is forged, unknown, expired, used or superseded."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InvalidCredentials(AccountError):
+    """Login failed. Deliberately the same for an unknown email and a wrong password."""
+
+
+class EmailNotVerified(AccountError):
+    """The password was right but the email address is not verified yet (resend the verification email)."""
+
+
+class AccountDisabled(AccountError):
+    """The account is suspended or deleted and cannot log in."""
+
+
+class LoginThrottled(AccountError):
+    """Too many failed logins for this email; ``retry_after`` is when the next attempt is accepted."""
+
+    def __init__(self, retry_after: datetime) -> None:
+        super().__init__(f"too many failed logins; try again after {retry_after.isoformat(timespec='seconds')}")
+        self.retry_after = retry_after
+
+
+class InvalidIdToken(AccountError):
+    """An identity provider's ID token was refused; ``reason`` says which check failed (signature, issuer ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class AccountLinkRefused(AccountError):
+    """A social identity whose email the provider has not verified names an existing account: not linked."""
+
+
+class IdentityProviderUnavailable(AccountError):
+    """The identity provider's signing keys (JWKS) could not be fetched."""
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Render a pydantic ``ValidationError`` as one line naming each field and offending value."""

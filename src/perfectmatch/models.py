@@ -342,6 +342,7 @@ class NotificationType(StrEnum):
     LIKE = "like"
     MUTUAL_MATCH = "mutual_match"
     SUBSCRIPTION = "subscription"
+    ACCOUNT = "account"  # transactional account email (verification); sent directly, never stored
 
 
 class Priority(StrEnum):

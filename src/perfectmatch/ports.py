@@ -353,3 +353,15 @@ class FaceDetector(Protocol):
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """Faces in ``rgb``, shape ``(height, width, 3)`` uint8, RGB order."""
         ...
+
+
+# ---------------------------------------------------------------- identity providers (social login)
+class JwksProvider(Protocol):
+    """An identity provider's public signing keys (JWK dicts), looked up by key id (``kid``)."""
+
+    def key(self, kid: str) -> Mapping[str, Any] | None:
+        """The JWK with this ``kid``, or ``None`` if the provider publishes no such key.
+
+        Raises ``errors.IdentityProviderUnavailable`` when the keys cannot be fetched.
+        """
+        ...

@@ -26,6 +26,7 @@ SUBJECTS = {
     NotificationType.LIKE: "Someone likes you",
     NotificationType.MUTUAL_MATCH: "It's a match!",
     NotificationType.SUBSCRIPTION: "Your subscription",
+    NotificationType.ACCOUNT: "Confirm your email address",
 }
 
 
