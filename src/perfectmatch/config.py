@@ -135,6 +135,32 @@ class PhotoSettings(BaseModel):
     )
 
 
+class OidcProviderSettings(BaseModel):
+    """One OpenID Connect identity provider trusted for social login."""
+
+    issuer: str = Field(description="exact ``iss`` claim, e.g. https://accounts.google.com")
+    audience: str = Field(description="our client id: the ``aud`` claim the ID token must carry")
+    jwks_url: str = Field(description="where the provider publishes its signing keys (JWKS)")
+
+
+class AccountSettings(BaseModel):
+    """Accounts: verification tokens, password policy, login throttling and trusted social-login providers."""
+
+    token_secret: SecretStr | None = Field(
+        default=None, description="HMAC key (>= 32 chars) for verification tokens and throttle keys; required"
+    )
+    verify_token_ttl_s: float = Field(default=24 * 3600.0, gt=0, description="verification token lifetime")
+    min_password_length: int = Field(default=10, ge=8, le=64, description="shortest password accepted")
+    max_login_failures: int = Field(default=5, ge=1, description="failed logins in the window that lock the email")
+    failure_window_s: float = Field(default=900.0, gt=0, description="window in which failed logins are counted")
+    lockout_s: float = Field(default=900.0, gt=0, description="how long a locked email refuses logins")
+    oidc_providers: dict[str, OidcProviderSettings] = Field(
+        default={}, description='JSON: {"name": {"issuer", "audience", "jwks_url"}}'
+    )
+    oidc_leeway_s: float = Field(default=60.0, ge=0, le=600, description="clock skew allowed on ID-token times")
+    jwks_cache_s: float = Field(default=3600.0, gt=0, description="how long fetched provider keys are reused")
+
+
 class Settings(BaseSettings):
     """All configuration. ``Settings(_env_file=None, db_url=...)`` in tests."""
 
@@ -151,7 +177,14 @@ class Settings(BaseSettings):
     matching: MatchingSettings = MatchingSettings()
     ai: AISettings = AISettings()
     billing: BillingSettings = BillingSettings()
+    read_only: bool = Field(
+        default=False, description="refuse every write in this process (runtime switch: `perfectmatch read-only on`)"
+    )
+    read_only_check_s: float = Field(
+        default=2.0, ge=0, description="seconds a process may take to notice `perfectmatch read-only on|off`"
+    )
     photos: PhotoSettings = PhotoSettings()
+    accounts: AccountSettings = AccountSettings()
 
 
 def env_variables() -> list[tuple[str, str, str]]:
