@@ -18,6 +18,7 @@ from perfectmatch.ports import Cache, Clock, CompatibilityAnalyzer, Embedder, No
 
 if TYPE_CHECKING:
     from perfectmatch.matching.vectors import VectorSpec
+    from perfectmatch.ports import BlobStore, FaceDetector
 
 
 @dataclass
@@ -137,6 +138,24 @@ class App:
 
         return StripeGateway.from_env()
 
+    @cached_property
+    def blob_store(self) -> BlobStore:
+        """Where photo bytes live: ``LocalBlobStore`` under ``PERFECTMATCH_PHOTOS__BLOB_DIR`` by default."""
+        if "blob_store" in self.extras:
+            return self.extras["blob_store"]  # type: ignore[no-any-return]
+        from perfectmatch.adapters.blobs import LocalBlobStore
+
+        return LocalBlobStore(self.settings.photos.blob_dir)
+
+    @cached_property
+    def face_detector(self) -> FaceDetector:
+        """The photo face check: OpenCV's shipped Haar cascade, offline (needs ``perfectmatch[photos]``)."""
+        if "face_detector" in self.extras:
+            return self.extras["face_detector"]  # type: ignore[no-any-return]
+        from perfectmatch.adapters.faces import HaarFaceDetector
+
+        return HaarFaceDetector(min_face_ratio=self.settings.photos.face_min_ratio)
+
     def close(self) -> None:
         self.engine.dispose()
         close = getattr(self.cache, "close", None)
@@ -183,7 +202,8 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
         upgrade(engine)
     cache = overrides.pop("cache") if "cache" in overrides else make_cache(settings.cache, clock)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
-    wired = ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway", "entitlements")
+    wired = ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway", "entitlements",
+             "blob_store", "face_detector")
     extras = {k: overrides.pop(k) for k in wired if k in overrides}
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
