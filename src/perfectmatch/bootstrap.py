@@ -138,6 +138,14 @@ class App:
 
         return StripeGateway.from_env()
 
+    @property
+    def read_only(self) -> Any:
+        """The engine's read-only guard (``adapters.storage.readonly``): ``app.read_only.on``, ``.state``."""
+        from perfectmatch.adapters.storage.readonly import guard_of, install
+
+        return guard_of(self.engine) or install(self.engine, forced=self.settings.read_only,
+                                                check_s=self.settings.read_only_check_s)
+
     @cached_property
     def blob_store(self) -> BlobStore:
         """Where photo bytes live: ``LocalBlobStore`` under ``PERFECTMATCH_PHOTOS__BLOB_DIR`` by default."""
@@ -194,13 +202,18 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
     """
     from perfectmatch.adapters.clock import SystemClock
     from perfectmatch.adapters.storage.engine import make_engine, upgrade
+    from perfectmatch.adapters.storage.readonly import ReadOnlyAwareCache
+    from perfectmatch.adapters.storage.readonly import install as install_read_only
 
     settings = settings or Settings()
     clock = overrides.pop("clock", None) or SystemClock()
     engine = overrides.pop("engine", None) or make_engine(settings.db_url)
+    guard = install_read_only(engine, forced=settings.read_only, check_s=settings.read_only_check_s)
     if settings.auto_migrate:
         upgrade(engine)
     cache = overrides.pop("cache") if "cache" in overrides else make_cache(settings.cache, clock)
+    if cache is not None:  # cache writes are skipped while read-only mode is on
+        cache = ReadOnlyAwareCache(cache, guard)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
     wired = ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway", "entitlements",
              "blob_store", "face_detector")

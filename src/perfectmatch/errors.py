@@ -155,6 +155,10 @@ class DatabaseUnavailable(StorageError):
     """The database cannot be reached or opened (the URL is shown without its password)."""
 
 
+class ReadOnlyError(StorageError):
+    """Read-only mode is on (``PERFECTMATCH_READ_ONLY`` or ``perfectmatch read-only on``): a write was refused."""
+
+
 
 class AccountError(PerfectMatchError):
     """Base for account problems: registration, email verification, password and social login."""

@@ -131,6 +131,57 @@ def restore_cmd(
         engine.dispose()
 
 
+read_only_app = typer.Typer(help="Read-only mode for every process on this database: refuse all writes, keep reads.",
+                            no_args_is_help=True)
+
+
+def _read_only_report(st: CliState, state: object, json_out: bool) -> None:
+    if st.json or json_out:
+        emit(state.as_dict(), as_json=True)  # type: ignore[attr-defined]
+    else:
+        typer.echo(state.describe())  # type: ignore[attr-defined]
+
+
+@read_only_app.command("on")
+def read_only_on_cmd(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log; no personal data)")] = "",
+    actor: Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")] = "cli",
+    json_out: JsonOpt = False,
+) -> None:
+    """Refuse every write in every process using this database (within PERFECTMATCH_READ_ONLY_CHECK_S)."""
+    from perfectmatch.adapters.storage.readonly import set_read_only
+
+    st = state(ctx)
+    app = st.app
+    _read_only_report(st, set_read_only(app.engine, True, at=app.clock.now(), actor=actor, reason=reason), json_out)
+
+
+@read_only_app.command("off")
+def read_only_off_cmd(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")] = "",
+    actor: Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")] = "cli",
+    json_out: JsonOpt = False,
+) -> None:
+    """Allow writes again (the runtime switch; PERFECTMATCH_READ_ONLY=true processes stay read-only)."""
+    from perfectmatch.adapters.storage.readonly import set_read_only
+
+    st = state(ctx)
+    app = st.app
+    _read_only_report(st, set_read_only(app.engine, False, at=app.clock.now(), actor=actor, reason=reason),
+                      json_out)
+
+
+@read_only_app.command("status")
+def read_only_status_cmd(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Show whether writes are refused, by which switch, since when, by whom and why."""
+    from perfectmatch.adapters.storage.readonly import read_only_state
+
+    st = state(ctx)
+    _read_only_report(st, read_only_state(st.app.engine), json_out)
+
+
 def register(root: typer.Typer, db_app: typer.Typer) -> None:
     """Attach the operations commands to the root app and the ``db`` group (called from ``_register``)."""
     root.command("doctor")(doctor_cmd)
@@ -138,3 +189,4 @@ def register(root: typer.Typer, db_app: typer.Typer) -> None:
     db_app.command("maintain")(maintain_cmd)
     db_app.command("export")(export_cmd)
     db_app.command("restore")(restore_cmd)
+    root.add_typer(read_only_app, name="read-only")

@@ -84,6 +84,7 @@ def _database(engine: Any) -> str:
 def _cache(cache: Any) -> str:
     if cache is None:
         return "no cache configured"
+    cache = getattr(cache, "inner", cache)  # probe the backend itself, also while read-only mode skips writes
     key = f"health:{uuid.uuid4().hex}"
     value = {"probe": key}
     cache.set(key, value, ttl_s=60)
@@ -94,6 +95,13 @@ def _cache(cache: Any) -> str:
     if got != value:
         raise PerfectMatchError(f"cache returned {got!r} for a value just written")
     return f"{type(cache).__name__} round trip ok"
+
+
+def _read_only(engine: Any) -> str:
+    """Read-only mode is not a failure (reads are served), but an operator must see it."""
+    from perfectmatch.adapters.storage.readonly import read_only_state
+
+    return read_only_state(engine).describe()
 
 
 def ai_endpoints(settings: Settings) -> list[tuple[str, str, str]]:
@@ -159,6 +167,7 @@ def check_health(app: Any, deep: bool = False, *, ai_timeout_s: float = 3.0) -> 
     report.checks.append(Check("settings", True, "loaded", 0.0))
     report.checks.append(_timed("database", lambda: _database(app.engine)))
     report.checks.append(_timed("cache", lambda: _cache(app.cache)))
+    report.checks.append(_timed("read_only", lambda: _read_only(app.engine)))
     report.checks.extend(_ai_checks(app.settings, ai_timeout_s))
     if deep:
         report.checks.append(_timed("synthetic_transaction", lambda: _synthetic(app)))

@@ -46,6 +46,9 @@ def _ts(seconds: np.ndarray) -> list[datetime]:
 def bulk_insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
     """Set-based writes without per-row Core overhead: COPY on PostgreSQL, executemany on SQLite."""
     if conn.dialect.name == "postgresql":
+        from perfectmatch.adapters.storage.readonly import check_writable
+
+        check_writable(conn, f"COPY on {table}")  # a raw COPY passes no statement event (the database refuses too)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
