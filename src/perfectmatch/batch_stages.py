@@ -227,6 +227,7 @@ def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
     ctx.ai_description = getattr(analyzer, "description", "local fallback")
     needs_data = app.ai_uses_provider
     counts = {"llm": 0, "cache": 0, "fallback": 0}
+    usage_before = ai_usage(analyzer)
     ctx.progress.start("analysis", len(todo))
     for lo in range(0, len(todo), AI_CHUNK):
         chunk = np.array(todo[lo : lo + AI_CHUNK], dtype=np.int64)
@@ -245,7 +246,19 @@ def analyze_stage(ctx: BatchContext) -> dict[str, Any] | None:
         return None
     previous = ctx.done.get("analysis", {}).get("analysed_by", {})
     merged = {k: counts.get(k, 0) + previous.get(k, 0) for k in set(counts) | set(previous)}
-    return {"pairs_analysed": len(ctx.analyses), "analysed_by": merged}
+    spent = ai_usage(analyzer)
+    earlier = ctx.done.get("analysis", {}).get("ai_usage", {})
+    usage = {k: round(spent[k] - usage_before[k] + earlier.get(k, 0), 6) for k in spent}
+    return {"pairs_analysed": len(ctx.analyses), "analysed_by": merged, "ai_usage": usage}
+
+
+def ai_usage(analyzer: Any) -> dict[str, float]:
+    """The analyzer's running totals of requests, tokens and estimated cost (zeros when it keeps none);
+    the analysis stage stores the difference over its run, for the run report."""
+    keys = ("total_requests", "total_prompt_tokens", "total_completion_tokens", "total_cost_usd")
+    summary = getattr(analyzer, "summary", None)
+    got = summary() if callable(summary) else None
+    return {k.removeprefix("total_"): float(getattr(got, k, 0) or 0) for k in keys}
 
 
 KEY_ANSWERS = 12  # the most important structured answers per user sent to the AI
