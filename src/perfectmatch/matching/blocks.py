@@ -61,6 +61,16 @@ class Blocks:
         return self.stop - self.start
 
 
+def geo_cells(lat: np.ndarray, lon: np.ndarray, cell_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Geo cell ``(cy, cx)`` of each point: latitude bands of ``cell_km``, longitude cells of about
+    ``cell_km`` (the blocks' cells; the Dask engine assigns whole cells to partitions)."""
+    deg = cell_km / KM_PER_DEG
+    cy = np.floor((lat + 90.0) / deg).astype(np.int64)
+    shrink = np.maximum(np.cos(np.radians(np.minimum((cy + 0.5) * deg - 90.0, 89.0))), 0.05)
+    cx = np.floor((lon + 180.0) * shrink / deg).astype(np.int64)
+    return cy, cx
+
+
 def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0, age_band: int = 6) -> Blocks:
     """Sort the active users of ``frame`` into blocks.
 
@@ -74,11 +84,7 @@ def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0
         Width in years of an age band.
     """
     rows = np.flatnonzero(rules.active).astype(np.int64)
-    lat, lon = frame.lat[rows], frame.lon[rows]
-    deg = cell_km / KM_PER_DEG
-    cy = np.floor((lat + 90.0) / deg).astype(np.int64)
-    shrink = np.maximum(np.cos(np.radians(np.minimum((cy + 0.5) * deg - 90.0, 89.0))), 0.05)
-    cx = np.floor((lon + 180.0) * shrink / deg).astype(np.int64)
+    cy, cx = geo_cells(frame.lat[rows], frame.lon[rows], cell_km)
     code = (frame.gender[rows].astype(np.int64) * 256 + frame.seeks[rows].astype(np.int64)) * 16 + frame.goal[rows]
     classes, klass = np.unique(code, return_inverse=True)
     band = rules.ages[rows].astype(np.int64) // max(age_band, 1)

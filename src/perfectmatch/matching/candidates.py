@@ -18,6 +18,7 @@ rank partners by similarity descending, then row ascending, so they agree exactl
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,16 @@ from perfectmatch.matching.pairs import (
 )
 from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask
 
+#: ``(rules, rows) -> (rows, partners, sims)``: every compatible partner of ``rows`` (see expand_candidates)
+Survivors = Callable[[PairRules, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
 __all__ = [
     "Candidates",
     "dense_candidates",
     "dense_survivors",
     "exact_candidates",
     "exact_survivors",
+    "expand_candidates",
     "generate_with_expansion",
     "pair_similarity",
     "pool_sizes",
@@ -195,8 +200,30 @@ def generate_with_expansion(
     (Candidates, RadiusExpansion)
         The candidates and, per user, the final radius and how far it was widened.
     """
-    n = len(frame)
     cands = exact_candidates(frame, vecs, rules, k=k, threshold=threshold, **tuning)
+    return expand_candidates(frame, vecs, rules, cands, threshold=threshold, min_pool=min_pool,
+                             max_radius_km=max_radius_km, factors=factors, **tuning)
+
+
+def expand_candidates(
+    frame: PopulationFrame,
+    vecs: np.ndarray,
+    rules: PairRules,
+    cands: Candidates,
+    *,
+    threshold: float = 0.65,
+    min_pool: int = 20,
+    max_radius_km: float = 200.0,
+    factors: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0),
+    survivors: Survivors | None = None,
+    **tuning: Any,
+) -> tuple[Candidates, RadiusExpansion]:
+    """The radius-expansion part of :func:`generate_with_expansion`, starting from ``cands``
+    (:func:`exact_candidates` under ``rules``, however computed). ``survivors(rules, rows)`` gives
+    every compatible partner of ``rows`` under ``rules`` as directed triples in any order (default
+    :func:`exact_survivors` with ``k=None``); the Dask engine computes both on its workers and
+    shares this step, so both engines agree exactly."""
+    n, k = len(frame), cands.k
     start = rules.radius_km.copy()
     cap = np.maximum(start, max_radius_km)
     radius = start.copy()
@@ -208,8 +235,11 @@ def generate_with_expansion(
             break
         radius[needy] = np.minimum(start[needy] * factor, cap[needy])
         current = current.with_radius(radius)
-        r, c, _ = exact_survivors(frame, vecs, current, threshold=threshold, k=None, rows=np.flatnonzero(needy),
-                                  **tuning)
+        if survivors is None:
+            r, c, _ = exact_survivors(frame, vecs, current, threshold=threshold, k=None,
+                                      rows=np.flatnonzero(needy), **tuning)
+        else:
+            r, c, _ = survivors(current, np.flatnonzero(needy))
         # rows whose list changes: the needy ones (complete new lists) and their new partners
         affected = np.zeros(n, dtype=bool)
         affected[r] = True

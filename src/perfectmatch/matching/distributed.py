@@ -1,0 +1,557 @@
+"""The Dask engine: exact candidates computed by geographic partitions on a Dask cluster.
+
+Users are partitioned by geography: whole geo cells (the blocks' cells, so every block belongs to
+one partition) grouped into regions that no compatible pair crosses, regions packed into
+partitions balanced by an estimate of their pair work, and regions too large for one partition cut
+along their longer axis. Each partition ships its *owned* users plus a *halo* (every active user
+who may be a compatible partner of an owned user under the current radii) to a worker as compact
+numpy arrays; the worker runs the blocked engine's own units (:mod:`blocked`) over the owned
+blocks, covering each owned-owned block pair once and each owned-halo pair from the owned side,
+and returns the owned users' top-``k`` lists. The client places them in one global
+:class:`Candidates`, then widens the radii of users with small pools exactly as the local engine
+does (:func:`candidates.expand_candidates`). The sub-population keeps the global row order, so
+ranking ties (similarity, then partner row) break the same way: the result is identical to
+:func:`candidates.generate_with_expansion`, not an approximation.
+
+AI analysis and the global distribution stay in the client process (one rate limiter, one b-matching).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from perfectmatch.errors import ConfigError
+from perfectmatch.frame import PopulationFrame
+from perfectmatch.matching.blocked import (
+    _COMPACT_ENTRIES,
+    _ranges,
+    _SortedSide,
+    _unit_survivors,
+    _units,
+    blas_threads,
+)
+from perfectmatch.matching.blocks import block_pairs, geo_cells, partition
+from perfectmatch.matching.pairs import Candidates, _concat, _margin, to_candidates, top_k_triples
+from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, RadiusExpansion, haversine_km, unit_vectors
+
+_FRAME_COLUMNS = ("ids", "gender", "seeks", "birth_day", "lat", "lon", "radius_km", "age_min", "age_max", "goal")
+_RULE_COLUMNS = ("ages", "active", "radius_km", "unit", "cos_radius")
+_CELL_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition: ``owned`` frame rows it computes lists for, ``members`` the rows it needs
+    (owned plus halo), both sorted; ``work`` is the pair-work estimate it was balanced on."""
+
+    owned: np.ndarray
+    members: np.ndarray
+    work: float
+
+    @property
+    def halo(self) -> int:
+        return int(self.members.size - self.owned.size)
+
+
+@dataclass
+class EngineTimings:
+    """Where the Dask engine's time went (seconds), for the batch report and the benchmark."""
+
+    partition_s: float = 0.0
+    scatter_s: float = 0.0
+    compute_s: float = 0.0  # from submitting the tasks to the last result gathered
+    worker_s: list[float] = field(default_factory=list)  # each task's own compute time, on its worker
+    merge_s: float = 0.0
+    expansion_s: float = 0.0  # radius expansion, workers and client together
+    expansion_worker_s: list[float] = field(default_factory=list)  # per round, the slowest worker's time
+    halo_users: int = 0
+    owned_users: int = 0
+
+    @property
+    def overhead_s(self) -> float:
+        """Coordination: partitioning, shipping, scheduling and merging, i.e. the time not spent in the
+        slowest worker's own computation (of the first pass and of each expansion round). The
+        client's share of the expansion (merging new partners into the lists) counts here too."""
+        busiest = max(self.worker_s, default=0.0)
+        first = self.partition_s + self.scatter_s + max(self.compute_s - busiest, 0.0) + self.merge_s
+        return first + max(self.expansion_s - sum(self.expansion_worker_s), 0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "partition_s": round(self.partition_s, 3),
+            "scatter_s": round(self.scatter_s, 3),
+            "compute_s": round(self.compute_s, 3),
+            "worker_s": [round(s, 3) for s in self.worker_s],
+            "merge_s": round(self.merge_s, 3),
+            "expansion_s": round(self.expansion_s, 3),
+            "expansion_worker_s": [round(s, 3) for s in self.expansion_worker_s],
+            "overhead_s": round(self.overhead_s, 3),
+            "halo_users": self.halo_users,
+            "owned_users": self.owned_users,
+        }
+
+
+# ---------------------------------------------------------------------------------- partitioning
+@dataclass(frozen=True)
+class _Cells:
+    """Active users grouped by geo cell: ``rows`` sorted by cell, cell ``c`` is
+    ``rows[start[c]:stop[c]]``; centre, span (farthest member) and largest radius per cell."""
+
+    rows: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    cy: np.ndarray
+    cx: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    span_km: np.ndarray
+    radius_km: np.ndarray  # largest current radius
+    reach_km: np.ndarray  # largest radius the halo must cover
+
+    def __len__(self) -> int:
+        return int(self.start.size)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return self.stop - self.start
+
+    def cell_of_rows(self, n: int) -> np.ndarray:
+        """``(n,)`` cell index of every frame row (-1 for inactive rows)."""
+        out = np.full(n, -1, dtype=np.int64)
+        out[self.rows] = np.repeat(np.arange(len(self)), self.sizes)
+        return out
+
+
+def _cells(frame: PopulationFrame, rules: PairRules, reach_km: np.ndarray, cell_km: float) -> _Cells:
+    rows = np.flatnonzero(rules.active).astype(np.int64)
+    cy, cx = geo_cells(frame.lat[rows], frame.lon[rows], cell_km)
+    order = np.lexsort((cx, cy))
+    rows, cy, cx = rows[order], cy[order], cx[order]
+    if rows.size == 0:
+        e_i, e_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return _Cells(rows, e_i, e_i, e_i, e_i, e_f, e_f, e_f, e_f, e_f)
+    new = np.r_[True, (cy[1:] != cy[:-1]) | (cx[1:] != cx[:-1])]
+    start = np.flatnonzero(new)
+    stop = np.append(start[1:], rows.size)
+    lat, lon = frame.lat[rows], frame.lon[rows]
+    lat_c = (np.minimum.reduceat(lat, start) + np.maximum.reduceat(lat, start)) / 2
+    lon_c = (np.minimum.reduceat(lon, start) + np.maximum.reduceat(lon, start)) / 2
+    d = haversine_km(np.repeat(lat_c, stop - start), np.repeat(lon_c, stop - start), lat, lon)
+    return _Cells(
+        rows=rows,
+        start=start,
+        stop=stop,
+        cy=cy[start],
+        cx=cx[start],
+        lat=lat_c,
+        lon=lon_c,
+        span_km=np.maximum.reduceat(d, start) * (1 + 1e-9) + 1e-6,
+        radius_km=np.maximum.reduceat(rules.radius_km[rows], start),
+        reach_km=np.maximum.reduceat(reach_km[rows], start),
+    )
+
+
+def _lower_bound_km(dots: np.ndarray) -> np.ndarray:
+    """Great-circle distance from unit-vector dot products, underestimated by a metre (a lower bound)."""
+    return np.maximum(np.arccos(np.clip(dots, -1.0, 1.0)) * EARTH_RADIUS_KM - 1e-3, 0.0)
+
+
+def _cell_links(cells: _Cells, radius_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All cell pairs ``(c, d)`` (both directions, ``c == d`` included) that may hold a pair of users
+    within both users' radii: their distance, less both spans, within the smaller largest radius
+    (``radius_km`` per cell)."""
+    unit = unit_vectors(cells.lat, cells.lon)
+    out_c, out_d = [], []
+    for lo in range(0, len(cells), _CELL_CHUNK):
+        c = np.arange(lo, min(lo + _CELL_CHUNK, len(cells)))
+        dist = _lower_bound_km(unit[c] @ unit.T)
+        reach = np.minimum(radius_km[c][:, None], radius_km[None, :])
+        ok = dist - cells.span_km[c][:, None] - cells.span_km[None, :] <= reach
+        ci, di = np.nonzero(ok)
+        out_c.append(c[ci])
+        out_d.append(di)
+    if not out_c:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(out_c), np.concatenate(out_d).astype(np.int64)
+
+
+def partition_users(
+    frame: PopulationFrame,
+    rules: PairRules,
+    *,
+    parts: int,
+    reach_km: np.ndarray | None = None,
+    cell_km: float = 40.0,
+    tolerance: float = 1.1,
+) -> list[Partition]:
+    """Split the active users of ``frame`` into at most ``parts`` geographic partitions with halos.
+
+    Every active user is owned by exactly one partition; a partition's halo holds every active
+    user that may pass the distance prefilter (within both radii) with one of its owned users under
+    radii up to ``reach_km``, so the owned users' candidate lists can be computed from the partition
+    alone, also after radius expansion. Partitions are balanced on the estimated pair work under
+    ``rules.radius_km`` (users times users within reach, by cell).
+
+    Parameters
+    ----------
+    frame, rules
+        The population and its prefilter inputs.
+    reach_km
+        ``(n,)`` largest radius each user may get (default ``rules.radius_km``: no expansion).
+    parts
+        Number of partitions wanted (fewer when there are fewer cells).
+    cell_km
+        Geo cell side; must equal the blocked engine's ``cell_km`` (whole blocks per partition).
+    tolerance
+        A region whose work exceeds ``tolerance`` times the per-partition share is cut.
+    """
+    if parts < 1:
+        raise ValueError(f"parts must be >= 1, got {parts}")
+    n = len(frame)
+    reach = rules.radius_km if reach_km is None else np.maximum(np.asarray(reach_km, np.float64), rules.radius_km)
+    cells = _cells(frame, rules, reach, cell_km)
+    if len(cells) == 0:
+        return []
+    src, dst = _cell_links(cells, cells.radius_km)
+    sizes = cells.sizes.astype(np.float64)
+    work = sizes * np.bincount(src, weights=sizes[dst], minlength=len(cells))
+    owner = _assign_cells(cells, src, dst, work, parts, tolerance)
+    if reach_km is not None:
+        src, dst = _cell_links(cells, cells.reach_km)
+    cell_of = cells.cell_of_rows(n)
+    out = []
+    for p in range(int(owner.max()) + 1):
+        mine = owner == p
+        if not mine.any():
+            continue
+        owned = np.sort(cells.rows[np.repeat(mine, cells.sizes)])
+        near = np.unique(dst[mine[src] & ~mine[dst]])  # other cells that may hold a partner
+        halo = _halo_rows(rules, reach, cells, np.flatnonzero(mine), near)
+        out.append(Partition(owned=owned, members=np.union1d(owned, halo), work=float(work[mine].sum())))
+    assert sum(p.owned.size for p in out) == int(np.count_nonzero(cell_of >= 0))
+    return out
+
+
+def _assign_cells(
+    cells: _Cells, src: np.ndarray, dst: np.ndarray, work: np.ndarray, parts: int, tolerance: float
+) -> np.ndarray:
+    """Partition index per cell: connected regions of linked cells, oversized ones cut along their
+    longer axis, packed largest first into the least loaded partition."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    m = len(cells)
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(m, m))
+    _, region = connected_components(graph, directed=False)
+    share = max(work.sum() / parts, 1.0)
+    pieces: list[np.ndarray] = []
+    for r in np.unique(region):
+        members = np.flatnonzero(region == r)
+        w = work[members].sum()
+        if w <= tolerance * share or members.size == 1:
+            pieces.append(members)
+            continue
+        # cut along the longer axis into pieces of about one share each
+        ys, xs = cells.cy[members], cells.cx[members]
+        order = np.lexsort((ys, xs)) if np.ptp(xs) > np.ptp(ys) else np.lexsort((xs, ys))
+        cum = np.cumsum(work[members[order]])
+        n_cut = int(np.ceil(w / share))
+        cut = np.searchsorted(cum, w * np.arange(1, n_cut) / n_cut)
+        pieces.extend(p for p in np.split(members[order], cut) if p.size)
+    load = np.zeros(parts)
+    owner = np.full(m, -1, dtype=np.int64)
+    for piece in sorted(pieces, key=lambda p: (-work[p].sum(), int(p[0]))):
+        p = int(np.argmin(load))
+        owner[piece] = p
+        load[p] += work[piece].sum()
+    # renumber partitions by first cell so the layout does not depend on packing order
+    used = np.unique(owner)
+    return np.searchsorted(used, owner)
+
+
+def _halo_rows(rules: PairRules, reach_km: np.ndarray, cells: _Cells, mine: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """Rows of the ``near`` cells within reach of some owned cell: the user's distance to the owned
+    cell's centre, less its span, within the smaller of the user's radius and the cell's largest."""
+    if near.size == 0:
+        return np.zeros(0, np.int64)
+    rows = cells.rows[_ranges(cells.start[near], cells.stop[near])]
+    unit_owned = unit_vectors(cells.lat[mine], cells.lon[mine])
+    keep = np.zeros(rows.size, dtype=bool)
+    step = max(1, 4_000_000 // max(mine.size, 1))
+    for lo in range(0, rows.size, step):
+        r = rows[lo : lo + step]
+        dist = _lower_bound_km(rules.unit[r] @ unit_owned.T)
+        reach = np.minimum(reach_km[r][:, None], cells.reach_km[mine][None, :])
+        keep[lo : lo + step] = (dist - cells.span_km[mine][None, :] <= reach).any(axis=1)
+    return rows[keep]
+
+
+# ------------------------------------------------------------------------------- worker side
+def pack(frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, part: Partition) -> dict[str, Any]:
+    """The compact arrays a worker needs for ``part`` (no ORM objects, no strings)."""
+    rows = part.members
+    ids = frame.ids[rows]
+    excluded = rules.excluded
+    if excluded.size:  # only the exclusions between two members can matter
+        a, b = excluded >> 32, excluded & 0xFFFFFFFF
+        excluded = excluded[np.isin(a, ids) & np.isin(b, ids)]
+    return {
+        "rows": rows,
+        "owned": np.isin(rows, part.owned),
+        "frame": {c: getattr(frame, c)[rows] for c in _FRAME_COLUMNS},
+        "rules": {**{c: getattr(rules, c)[rows] for c in _RULE_COLUMNS}, "excluded": excluded, "day": rules.day},
+        "vecs": np.ascontiguousarray(vecs[rows]),
+    }
+
+
+def _unpack(payload: dict[str, Any]) -> tuple[PopulationFrame, np.ndarray, PairRules]:
+    cols = payload["frame"]
+    m = cols["ids"].shape[0]
+    zeros_i8, blank = np.zeros(m, np.int8), np.full(m, None, dtype=object)
+    frame = PopulationFrame(
+        **cols,
+        tier=zeros_i8,
+        status=zeros_i8,
+        created_at=np.zeros(m, np.int64),
+        last_active_at=np.zeros(m, np.int64),
+        display_name=blank,
+        place=blank,
+        source=blank,
+        source_id=blank,
+    )
+    return frame, payload["vecs"], PairRules(**payload["rules"])
+
+
+def owned_survivors(
+    frame: PopulationFrame,
+    vecs: np.ndarray,
+    rules: PairRules,
+    owned: np.ndarray,
+    *,
+    threshold: float,
+    k: int,
+    cell_km: float = 40.0,
+    age_band: int = 6,
+    min_query: int = 64,
+    threads: int | None = 1,
+    buffer_entries: int = _COMPACT_ENTRIES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directed triples ``(row, partner, sim)`` holding the top ``k`` of every ``owned`` row.
+
+    The blocked engine's units, restricted to owned blocks as queries: a pair of owned blocks is
+    covered once and credited to both sides (as in the symmetric engine), a pair of an owned and a
+    halo block once from the owned side. Owned rows must fill whole blocks (whole geo cells).
+    Rows outside ``owned`` may get (incomplete) entries too; callers keep the owned rows only.
+    """
+    blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
+    if len(blocks) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    in_block = owned[blocks.rows].astype(np.int64)
+    q_in_block = np.add.reduceat(in_block, blocks.start)
+    if np.any((q_in_block > 0) & (q_in_block < blocks.sizes)):
+        raise ValueError("owned rows must fill whole blocks (partition by the blocks' geo cells)")
+    halo_block = q_in_block == 0
+    qb, tb = block_pairs(blocks, np.flatnonzero(~halo_block))
+    first = np.searchsorted(qb, np.arange(len(blocks) + 1))
+    side = _SortedSide.of(frame, vecs, rules, blocks.rows)
+    eps = _margin(vecs)
+    out: tuple[list, list, list] = ([], [], [])
+    collected = kept = 0
+    with blas_threads(threads):
+        for lo, hi in _units(blocks, q_in_block, min_query):
+            pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
+            pos = pos[in_block[pos] > 0]
+            targets = np.unique(tb[first[lo] : first[hi]])
+            targets = targets[(targets >= lo) | halo_block[targets]]
+            if not (pos.size and targets.size):
+                continue
+            tpos = _ranges(blocks.start[targets], blocks.stop[targets])
+            collected += _unit_survivors(
+                frame,
+                vecs,
+                rules,
+                blocks,
+                side,
+                pos,
+                tpos,
+                int(blocks.stop[hi - 1]),
+                threshold=threshold,
+                eps=eps,
+                k=k,
+                symmetric=True,
+                out=out,
+            )
+            if collected > kept + buffer_entries:  # bounded memory, as in blocked.exact_survivors
+                r, c, s, _ = top_k_triples(*_concat(*out), k=k)
+                out = ([r], [c], [s])
+                collected = kept = r.size
+    r, c, s, _ = top_k_triples(*_concat(*out), k=k)
+    return r.astype(np.int64), c.astype(np.int64), s
+
+
+def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning: dict[str, Any]) -> dict[str, Any]:
+    """Run on a worker: the top-``k`` lists of the partition's owned users, in global rows."""
+    t0 = time.perf_counter()
+    frame, vecs, rules = _unpack(payload)
+    owned, rows = payload["owned"], payload["rows"]
+    r, c, s = owned_survivors(frame, vecs, rules, owned, threshold=threshold, k=k, **tuning)
+    local = to_candidates(len(frame), k, r, c, s)
+    mine = np.flatnonzero(owned)
+    idx = local.idx[mine]
+    glob = np.where(idx >= 0, rows[np.maximum(idx, 0)], -1).astype(np.int32)
+    return {"rows": rows[mine], "idx": glob, "sims": local.sims[mine], "seconds": time.perf_counter() - t0}
+
+
+def expansion_task(
+    payload: dict[str, Any], radius_km: np.ndarray, needy: np.ndarray, *, threshold: float, tuning: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Run on a worker: every compatible partner of the owned rows ``needy`` (member positions) under
+    the widened radii ``radius_km`` (one per member), as global-row triples, and the seconds spent."""
+    from perfectmatch.matching.blocked import exact_survivors
+
+    t0 = time.perf_counter()
+    frame, vecs, rules = _unpack(payload)
+    rows = payload["rows"]
+    r, c, s = exact_survivors(
+        frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
+    )
+    return rows[r], rows[c], s, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------- client side
+def dask_candidates(
+    client: Any,
+    frame: PopulationFrame,
+    vecs: np.ndarray,
+    rules: PairRules,
+    *,
+    k: int,
+    threshold: float = 0.65,
+    min_pool: int = 20,
+    max_radius_km: float = 200.0,
+    parts: int | None = None,
+    timings: EngineTimings | None = None,
+    **tuning: Any,
+) -> tuple[Candidates, RadiusExpansion]:
+    """:func:`candidates.generate_with_expansion`, the exact candidates computed on ``client``'s cluster.
+
+    Parameters
+    ----------
+    client
+        A connected ``distributed.Client``.
+    frame, vecs, rules, k, threshold, min_pool, max_radius_km
+        As for the local engine; the result is identical.
+    parts
+        Number of partitions (default: one per worker).
+    timings
+        Filled with where the time went (see :class:`EngineTimings`).
+    tuning
+        ``cell_km``, ``age_band``, ``min_query``, ``threads``, ``buffer_entries`` as for the local engine.
+    """
+    from perfectmatch.matching.candidates import expand_candidates
+    from perfectmatch.matching.pairs import _check
+
+    _check(frame, vecs, rules, k)
+    t = timings if timings is not None else EngineTimings()
+    n = len(frame)
+    t0 = time.perf_counter()
+    parts = parts or max(len(client.scheduler_info().get("workers", {})), 1)
+    reach = np.maximum(rules.radius_km, max_radius_km) if min_pool > 0 else None  # expansion's largest radii
+    split = partition_users(frame, rules, parts=parts, reach_km=reach, cell_km=tuning.get("cell_km", 40.0))
+    payloads = [pack(frame, vecs, rules, p) for p in split]
+    t.owned_users = sum(p.owned.size for p in split)
+    t.halo_users = sum(p.halo for p in split)
+    t1 = time.perf_counter()
+    t.partition_s += t1 - t0
+    futures = client.scatter(payloads, hash=False) if payloads else []
+    t2 = time.perf_counter()
+    t.scatter_s += t2 - t1
+    tasks = [client.submit(partition_task, f, k=k, threshold=threshold, tuning=tuning, pure=False) for f in futures]
+    results = client.gather(tasks)
+    t3 = time.perf_counter()
+    t.compute_s += t3 - t2
+    idx = np.full((n, k), -1, dtype=np.int32)
+    sims = np.full((n, k), np.nan, dtype=np.float32)
+    for res in results:
+        idx[res["rows"]] = res["idx"]
+        sims[res["rows"]] = res["sims"]
+        t.worker_s.append(float(res["seconds"]))
+    client.cancel(tasks)
+    t4 = time.perf_counter()
+    t.merge_s += t4 - t3
+
+    def survivors(current: PairRules, needy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        jobs = []
+        for part, fut in zip(split, futures, strict=True):
+            mine = needy[np.isin(needy, part.owned)]
+            if mine.size:
+                jobs.append(
+                    client.submit(
+                        expansion_task,
+                        fut,
+                        current.radius_km[part.members],
+                        np.searchsorted(part.members, mine),
+                        threshold=threshold,
+                        tuning=tuning,
+                        pure=False,
+                    )
+                )
+        got = client.gather(jobs)
+        t.expansion_worker_s.append(max((g[3] for g in got), default=0.0))
+        return _concat([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
+
+    try:
+        found = expand_candidates(
+            frame,
+            vecs,
+            rules,
+            Candidates(idx=idx, sims=sims),
+            threshold=threshold,
+            min_pool=min_pool,
+            max_radius_km=max_radius_km,
+            survivors=survivors,
+        )
+    finally:
+        client.cancel(futures)
+    t.expansion_s += time.perf_counter() - t4
+    return found
+
+
+# ---------------------------------------------------------------------------------- cluster
+@contextmanager
+def dask_client(scheduler: str | None = None, *, workers: int = 2, timeout_s: float = 10.0) -> Iterator[Any]:
+    """A ``distributed.Client``: connected to ``scheduler`` (e.g. ``tcp://host:8786``), or to a local
+    cluster of ``workers`` single-threaded worker processes started for the block and shut down after.
+
+    Raises
+    ------
+    ConfigError
+        Dask is not installed (``pip install 'perfectmatch[dask]'``) or the scheduler is unreachable.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ConfigError("the dask engine needs Dask: pip install 'perfectmatch[dask]'") from exc
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    if workers < 1:
+        raise ConfigError(f"dask workers must be >= 1, got {workers}")
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
