@@ -90,6 +90,8 @@ def _register() -> None:
     social.register(app)
     app.add_typer(importlib.import_module("perfectmatch.cli.billing").app, name="billing")
     app.add_typer(importlib.import_module("perfectmatch.cli.support").app, name="user")
+    app.add_typer(importlib.import_module("perfectmatch.cli.evaluate").app, name="eval")
+    app.command("report")(importlib.import_module("perfectmatch.cli.report").report_cmd)
 
 
 _register()
