@@ -1,0 +1,1 @@
+"""Identity-provider adapters: JWKS key sources for social login."""
