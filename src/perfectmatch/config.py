@@ -48,6 +48,9 @@ class MatchingSettings(BaseModel):
     assignment: Literal["greedy", "global"] = Field(
         default="global", description="distribution: global (fair b-matching) | greedy"
     )
+    engine: Literal["local", "dask"] = Field(
+        default="local", description="where exact candidates are computed: local (this process) | dask (a cluster)"
+    )
 
 
 class AISettings(BaseModel):
@@ -135,6 +138,17 @@ class PhotoSettings(BaseModel):
     )
 
 
+class DaskSettings(BaseModel):
+    """The Dask engine (``matching.engine=dask``): a scheduler to use, or a local cluster to start."""
+
+    scheduler: str | None = Field(
+        default=None, description="scheduler address, e.g. tcp://host:8786 (unset: start a local cluster)"
+    )
+    workers: int = Field(default=2, ge=1, description="worker processes of the local cluster (one thread each)")
+    partitions: int = Field(default=0, ge=0, description="geographic partitions (0: one per worker)")
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="how long to wait for the scheduler")
+
+
 class OidcProviderSettings(BaseModel):
     """One OpenID Connect identity provider trusted for social login."""
 
@@ -185,6 +199,7 @@ class Settings(BaseSettings):
     )
     photos: PhotoSettings = PhotoSettings()
     accounts: AccountSettings = AccountSettings()
+    dask: DaskSettings = DaskSettings()
 
 
 def env_variables() -> list[tuple[str, str, str]]:
