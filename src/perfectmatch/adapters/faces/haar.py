@@ -32,9 +32,9 @@ class HaarFaceDetector:
         cascade: str = DEFAULT_CASCADE,
         *,
         min_face_ratio: float = 0.1,
-        max_side: int = 800,
+        max_side: int = 640,
         scale_factor: float = 1.1,
-        min_neighbors: int = 5,
+        min_neighbors: int = 8,
     ) -> None:
         try:
             import cv2
