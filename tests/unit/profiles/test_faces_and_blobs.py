@@ -32,7 +32,9 @@ def test_finds_the_face_in_a_portrait(detector: HaarFaceDetector) -> None:
     assert 150 < box.x < 220 and 40 < box.y < 100 and 70 < box.width < 130  # the astronaut's face
 
 
-@pytest.mark.parametrize("name", ["coffee.png", "chelsea.png", "rocket.jpg", "brick.png", "coins.png", "motorcycle_left.png"])
+@pytest.mark.parametrize(
+    "name", ["coffee.png", "chelsea.png", "rocket.jpg", "brick.png", "coins.png", "motorcycle_left.png"]
+)
 def test_no_face_in_photos_without_people(detector: HaarFaceDetector, name: str) -> None:
     assert detector.detect(rgb(si.skimage_data(name).read_bytes())) == []
 
