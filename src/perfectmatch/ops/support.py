@@ -2,8 +2,9 @@
 
 ``erase_user`` keeps the rows that aggregates need (the user row, matches, likes, blocks, payments)
 but removes or anonymizes every piece of personal data: email and import id, display name (becomes
-``"deleted user"``), photos, bio and place; the birth date is coarsened to 1 January of the birth
-year and the location to whole degrees (enough for age and region statistics); the questionnaire
+``"deleted user"``), photos (rows, and their bytes in the blob store), bio and place; the birth
+date is coarsened to 1 January of the birth year and the location to whole degrees (enough for age
+and region statistics); the questionnaire
 response, vector, preferences, AI profile insight, pair insights, analysis-queue payloads, saved
 billing settings and the user's notifications are deleted; card details are cleared (and the email
 in stored webhook payloads replaced); the bodies of
@@ -29,6 +30,7 @@ from perfectmatch.adapters.storage import schema as s
 from perfectmatch.models import MatchStatus, UserStatus
 from perfectmatch.ops.audit import ERASED, EXPORTED, audit
 from perfectmatch.ops.containment import user_status
+from perfectmatch.profiles.photos import erase_photos
 
 DELETED_NAME = "deleted user"
 DELETED_BODY = "[deleted]"
@@ -116,6 +118,7 @@ def collect_user_data(conn: Connection, user_id: int) -> dict[str, Any]:
         "subscription_history": _rows(conn, s.billing_transitions, s.billing_transitions.c.user_id == user_id),
         "analysis_queue": _rows(conn, s.analysis_queue, s.analysis_queue.c.user_id == user_id),
         "audit_events": _rows(conn, s.audit_log, s.audit_log.c.user_id == user_id),
+        "photos": _rows(conn, s.photos, s.photos.c.user_id == user_id),  # metadata; the bytes stay in the blob store
     }
 
 
@@ -200,7 +203,10 @@ def erase_user(app: Any, user_id: int, *, actor: str = "") -> dict[str, Any]:
         run("conversations", update(s.conversations).where(_involves(s.conversations, uid)).values(active=False))
         run("subscriptions", update(s.subscriptions).where(s.subscriptions.c.user_id == uid).values(
             card_last4=None, card_brand=None, card_exp_month=None, card_exp_year=None))
+        done["photos"], photo_keys = erase_photos(conn, uid)
         audit(conn, ERASED, uid, {"rows": dict(done)}, actor=actor, at=app.clock.now())
+    if photo_keys:  # after the rows are gone (a crash in between leaves bytes nobody points at, not a dangling row)
+        done["photo_blobs"] = sum(app.blob_store.delete(key) for key in photo_keys)
     if app.cache is not None:
         done["cache"] = int(bool(app.cache.delete(f"recent_matches:{uid}")))
     return {"user_id": uid, "status": UserStatus.DELETED.value, "rows": done}
