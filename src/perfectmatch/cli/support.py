@@ -1,4 +1,5 @@
-"""Support and containment commands: ``user show|export|erase|suspend|reinstate``."""
+"""Support and containment commands: ``user show|export|erase|suspend|reinstate``; profile and photo
+commands (``user profile|status|photo ...``) come from ``cli.profiles``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 from perfectmatch.cli import state
 from perfectmatch.cli._output import emit
+from perfectmatch.cli.profiles import photo_app, profile_cmd, status_cmd
 
 app = typer.Typer(help="Support data and containment: show, export, erase, suspend or reinstate a user.",
                   no_args_is_help=True)
@@ -72,3 +74,9 @@ def reinstate_cmd(
 
     st = state(ctx)
     emit(reinstate_user(st.app, user_id, reason=reason, actor=ACTOR), as_json=st.json, title=f"user {user_id}")
+
+
+# --- profiles and photos (issue 6): journey 1's profile steps
+app.command("profile")(profile_cmd)
+app.command("status")(status_cmd)
+app.add_typer(photo_app, name="photo")
