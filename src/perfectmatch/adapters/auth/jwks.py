@@ -55,22 +55,26 @@ class HttpJwks:
         self.min_refresh_s = min_refresh_s
         self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=False)
         self._keys: dict[str, dict[str, Any]] | None = None
-        self._fetched_at: float | None = None
+        self._expires_at = float("-inf")  # when the cached document is too old to use without refetching
+        self._retry_at = float("-inf")  # earliest next fetch (after one, or after a failed one)
+        self._error = ""
         self._lock = threading.Lock()
         self.fetches = 0
 
     def key(self, kid: str) -> Mapping[str, Any] | None:
         with self._lock:
             now = self.clock.now().timestamp()
-            age = None if self._fetched_at is None else now - self._fetched_at
-            if self._keys is None or age is None or age >= self.cache_s:
-                self._fetch(now, keep_old=self._keys is not None)
-            elif kid not in self._keys and age >= self.min_refresh_s:
-                self._fetch(now, keep_old=True)
-            return self._keys.get(kid) if self._keys is not None else None
+            stale = self._keys is None or now >= self._expires_at
+            if (stale or kid not in (self._keys or {})) and now >= self._retry_at:
+                self._fetch(now)
+            if self._keys is None:
+                raise IdentityProviderUnavailable(f"cannot fetch signing keys from {self.url}: {self._error}")
+            return self._keys.get(kid)
 
-    def _fetch(self, now: float, *, keep_old: bool) -> None:
+    def _fetch(self, now: float) -> None:
+        """Fetch the document; on failure keep any keys we have (a provider hiccup) and retry later."""
         self.fetches += 1
+        self._retry_at = now + self.min_refresh_s
         try:
             response = self._client.get(self.url, headers={"Accept": "application/json"})
             response.raise_for_status()
@@ -78,12 +82,10 @@ class HttpJwks:
             if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
                 raise ValueError("not a JWKS document (no 'keys' list)")
         except (httpx.HTTPError, ValueError) as exc:
-            if keep_old:  # a provider hiccup: keep the keys we have, try again after min_refresh_s
-                self._fetched_at = min(self._fetched_at or now, now - self.cache_s + self.min_refresh_s)
-                return
-            raise IdentityProviderUnavailable(f"cannot fetch signing keys from {self.url}: {exc}") from None
+            self._error = str(exc) or type(exc).__name__
+            return
         self._keys = _by_kid(doc["keys"])
-        self._fetched_at = now
+        self._expires_at = now + self.cache_s
 
     def close(self) -> None:
         self._client.close()
