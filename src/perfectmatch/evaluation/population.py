@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from perfectmatch.batch_stages import STAGES
 from perfectmatch.errors import InvalidInputError, NotFound
 from perfectmatch.frame import TIERS, PopulationFrame, day_number
 from perfectmatch.matching import prefilter
@@ -372,10 +373,12 @@ def evaluate(
         cost_usd=float(usage.get("cost_usd", 0.0)),
     )
     seconds = summary.get("stage_seconds") or {k: v.get("seconds", 0.0) for k, v in stages.items()}
+    seconds = dict(sorted(seconds.items(), key=lambda kv: STAGES.index(kv[0]) if kv[0] in STAGES else len(STAGES)))
 
     src_names, src_counts = np.unique(frame.source[pool].astype(str), return_counts=True) if pool.any() else ([], [])
     cov_e, gini_e = counts.get("coverage"), counts.get("exposure_gini")
-    score_edges = np.linspace(min(float(score.min(initial=100.0)), settings.min_compatibility), 100.0, 31)
+    top = min(100.0, np.ceil(float(score.max(initial=settings.min_compatibility))) + 1.0)
+    score_edges = np.linspace(min(float(score.min(initial=100.0)), settings.min_compatibility, top - 1.0), top, 31)
     age_edges = np.arange(0, int(age_gap.max(initial=0)) + 2)
     return PopulationReport(
         run_id=day.isoformat(),

@@ -81,7 +81,9 @@ def _plot_per_user(fig: Any, r: PopulationReport) -> None:
         ax.axvline(t.cap + 0.5, color="#c44e52", linestyle="--", label=f"daily cap {t.cap}")
         ax.set_title(f"{t.tier}: {t.users} users, mean {t.mean:.2f}, max {t.max}")
         ax.set_xlabel("matches on the day")
-        ax.set_ylabel("users")
+        ax.set_ylabel("users (log scale)")
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(bottom=0)
         ax.legend(loc="upper right")
 
 
