@@ -18,6 +18,7 @@ from perfectmatch.matching import candidates as cand
 from perfectmatch.matching import distribution, prefilter, scoring
 from perfectmatch.matching.vectors import DIMENSIONS, TEXT_BLOCK, completeness, cosine_threshold
 from perfectmatch.models import (
+    Channels,
     Match,
     Notification,
     NotificationType,
@@ -396,8 +397,10 @@ def cache_stage(ctx: BatchContext) -> dict[str, Any] | None:
 def notify_stage(ctx: BatchContext) -> dict[str, Any] | None:
     """One ``new_match`` notification per user with new matches, sent after the matches committed.
 
-    Notification ids are ``batch:<day>:<user>``: stored once (insert-ignore), sent while not yet
-    marked delivered, so a resumed run neither duplicates nor loses one.
+    Notification ids are ``batch:<day>:<user>``: stored once (insert-ignore), then delivered through
+    ``app.notification_service`` (the user's preferences, quiet hours and hourly limit apply; deferred
+    ones are delivered later by its ``flush``) while not yet marked delivered, so a resumed run
+    neither duplicates nor loses one.
     """
     prefix = f"batch:{ctx.day.isoformat()}:"
     counts: dict[int, list[float]] = {}
@@ -405,30 +408,20 @@ def notify_stage(ctx: BatchContext) -> dict[str, Any] | None:
         counts.setdefault(m.user_a, []).append(m.final_score)
         counts.setdefault(m.user_b, []).append(m.final_score)
     created = datetime.combine(ctx.day, datetime.min.time(), UTC)
+    channels = Channels(push=True, in_app=True, email=True)  # narrowed by each user's channel preferences
     notes = [
         Notification(id=f"{prefix}{uid}", user_id=uid, type=NotificationType.NEW_MATCH, priority=Priority.MEDIUM,
-                     content={"newMatches": len(s), "bestScore": round(max(s), 1)}, created_at=created)
+                     content={"newMatches": len(s), "bestScore": round(max(s), 1)}, created_at=created,
+                     channels=channels)
         for uid, s in sorted(counts.items())
     ]
     with ctx.app.uow as uow:
         uow.batch.add_notifications(notes)
         uow.commit()
         pending = uow.batch.undelivered(prefix)
-    sent: list[str] = []
-    try:
-        for note in pending:
-            ctx.app.notifier.send(note)
-            sent.append(note.id)
-            if len(sent) % 500 == 0:
-                _mark(ctx, sent[-500:])
-    finally:
-        _mark(ctx, sent[len(sent) - len(sent) % 500 :])
-    previous = ctx.done.get("notify", {}).get("notifications_sent", 0)
-    return {"notifications": len(notes), "notifications_sent": previous + len(sent)}
-
-
-def _mark(ctx: BatchContext, ids: list[str]) -> None:
-    if ids:
-        with ctx.app.uow as uow:
-            uow.batch.mark_delivered(ids, ctx.now)
-            uow.commit()
+    tally = ctx.app.notification_service.deliver_stored(pending)
+    before = ctx.done.get("notify", {})
+    return {"notifications": len(notes),
+            "notifications_sent": before.get("notifications_sent", 0) + tally.get("delivered", 0),
+            "notifications_deferred": tally.get("deferred", 0) + tally.get("waiting", 0),
+            "notifications_suppressed": before.get("notifications_suppressed", 0) + tally.get("suppressed", 0)}

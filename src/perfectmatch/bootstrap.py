@@ -123,11 +123,29 @@ class App:
 
     @cached_property
     def notifier(self) -> Notifier:
+        """Every configured channel (``PERFECTMATCH_NOTIFY__*``): in-app always, email with an SMTP host,
+        push with an FCM project (device tokens from the ``push_tokens`` extra: ``user_id -> [token]``)."""
         if "notifier" in self.extras:
             return self.extras["notifier"]  # type: ignore[no-any-return]
-        from perfectmatch.adapters.notify.basic import InAppNotifier
+        from perfectmatch.adapters.notify.channels import notifier_from_settings
 
-        return InAppNotifier()
+        def address_of(user_id: int) -> str | None:
+            with self.uow as uow:
+                user = uow.users.find(user_id)
+            return None if user is None else user.email
+
+        tokens_of = self.extras.get("push_tokens") or (lambda user_id: ())
+        return notifier_from_settings(self.settings.notify, address_of=address_of, tokens_of=tokens_of)
+
+    @property
+    def notification_service(self) -> Any:
+        """The ``social.notify.NotificationService`` over ``notifier`` (preferences, quiet hours, limits);
+        the ``notification_service`` extra replaces it."""
+        if "notification_service" in self.extras:
+            return self.extras["notification_service"]
+        from perfectmatch.social.wiring import services
+
+        return services(self).notifications
 
     @cached_property
     def payment_gateway(self) -> PaymentGateway:
@@ -216,7 +234,7 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
         cache = ReadOnlyAwareCache(cache, guard)
     rng = overrides.pop("rng", None) or np.random.default_rng(settings.seed)
     wired = ("analyzer", "embedder", "notifier", "analysis_queue", "payment_gateway", "entitlements",
-             "blob_store", "face_detector")
+             "blob_store", "face_detector", "notification_service", "push_tokens")
     extras = {k: overrides.pop(k) for k in wired if k in overrides}
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")

@@ -175,6 +175,25 @@ class AccountSettings(BaseModel):
     jwks_cache_s: float = Field(default=3600.0, gt=0, description="how long fetched provider keys are reused")
 
 
+class NotifySettings(BaseModel):
+    """Notification channels: in-app always; email when ``smtp_host`` is set; push when ``fcm_project_id`` is."""
+
+    smtp_host: str | None = Field(default=None, description="SMTP server for email notifications (unset: no email)")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port (587 with STARTTLS)")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if the server needs one")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_from: str = Field(default="perfectmatch@localhost", description="From address of notification emails")
+    smtp_starttls: bool = Field(default=False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, description="SMTP socket timeout")
+    fcm_project_id: str | None = Field(default=None, description="Firebase project for push (unset: no push)")
+    fcm_access_token: SecretStr | None = Field(default=None, description="FCM OAuth2 bearer token")
+    fcm_token_file: Path | None = Field(
+        default=None, description="file holding the current FCM bearer token (re-read per send; kept fresh outside)"
+    )
+    fcm_base_url: str = Field(default="https://fcm.googleapis.com", description="FCM HTTP v1 endpoint")
+    retry_attempts: int = Field(default=4, ge=1, le=20, description="delivery attempts per notification")
+
+
 class Settings(BaseSettings):
     """All configuration. ``Settings(_env_file=None, db_url=...)`` in tests."""
 
@@ -200,6 +219,11 @@ class Settings(BaseSettings):
     photos: PhotoSettings = PhotoSettings()
     accounts: AccountSettings = AccountSettings()
     dask: DaskSettings = DaskSettings()
+    notify: NotifySettings = NotifySettings()
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text | json (one redacted JSON object per line; CLI: --log-json)"
+    )
+    tracing: bool = Field(default=False, description="OpenTelemetry span per batch stage (needs the otel extra)")
 
 
 def env_variables() -> list[tuple[str, str, str]]:

@@ -18,7 +18,8 @@ queued is dropped before delivery, and delivered ones about them disappear from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,12 +100,20 @@ class NotificationService:
     """
 
     def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock, notifier: Notifier, *,
-                 policy: RetryPolicy | None = None, retention_days: int = 30) -> None:
+                 policy: RetryPolicy | None = None, retention_days: int = 30,
+                 observe: Callable[[str, str], None] | None = None) -> None:
         self._uow = uow_factory
         self.clock = clock
         self.notifier = notifier
         self.policy = policy or RetryPolicy()
         self.retention = timedelta(days=retention_days)
+        self.observe = observe  # (channel, outcome) per channel of each outcome: ops.metrics counts them
+
+    def _count(self, channels: Channels, outcome: str) -> None:
+        if self.observe is not None:
+            for name in ("push", "in_app", "email"):
+                if getattr(channels, name):
+                    self.observe(name, outcome)
 
     # ------------------------------------------------------------------ intake
     def subscribe_to(self, bus: EventBus) -> None:
@@ -134,6 +143,7 @@ class NotificationService:
                           in_app=note.channels.in_app and prefs.channels.in_app,
                           email=note.channels.email and prefs.channels.email)
             if not prefs.allows(note.type) or not (ch.push or ch.in_app or ch.email):
+                self._count(note.channels, "suppressed")
                 return Outcome(note.id, "suppressed")
             waiting = self._waiting_of_type(uow, note.user_id, note.type)
             if waiting is not None:
@@ -158,7 +168,7 @@ class NotificationService:
         now = self.clock.now()
         with self._uow() as uow:
             due = [n for n in uow.notifications.where(delivered=False)
-                   if not n.id.startswith(BATCH_PREFIX) and self._due(n, now)]
+                   if self._flushable(n) and self._due(n, now)]
         due.sort(key=lambda n: (RANK[n.priority], n.created_at, n.id))
         return [self._attempt(n.id) for n in due]
 
@@ -170,8 +180,97 @@ class NotificationService:
         """
         with self._uow() as uow:
             times = [datetime.fromisoformat(n.content[DEFER]) if DEFER in n.content else n.created_at
-                     for n in uow.notifications.where(delivered=False) if not n.id.startswith(BATCH_PREFIX)]
+                     for n in uow.notifications.where(delivered=False) if self._flushable(n)]
         return min(times) if times else None
+
+    @staticmethod
+    def _flushable(note: Notification) -> bool:
+        """Waiting notifications ``flush`` owns: all but the batch's own ones that are not deferred
+        (those the batch's notify stage is delivering right now)."""
+        return not note.id.startswith(BATCH_PREFIX) or DEFER in note.content
+
+    def deliver_stored(self, notes: Sequence[Notification], *, chunk: int = 500) -> dict[str, int]:
+        """Deliver notifications a producer has already stored under ids it owns (the daily batch's
+        ``new_match``), applying preferences, quiet hours and the hourly limit as ``submit`` does.
+
+        Idempotent and resumable: a delivered note is skipped, a deferred one is left to ``flush``,
+        a suppressed one is removed, and delivered ids are marked in chunks of ``chunk`` (a crash
+        re-sends at most the unmarked tail: at least once, like every channel). Returns the count
+        of each outcome (``delivered``, ``deferred``, ``suppressed``, ``waiting``, ``duplicate``).
+        """
+        now = self.clock.now()
+        tally: Counter[str] = Counter()
+        users = sorted({n.user_id for n in notes})
+        with self._uow() as uow:
+            prefs = {p.user_id: p for lo in range(0, len(users), 5000)
+                     for p in uow.notification_prefs.find_many(users[lo : lo + 5000])}
+        delivered: list[str] = []
+
+        def mark(ids: list[str]) -> None:
+            if ids:
+                with self._uow() as uow:
+                    uow.batch.mark_delivered(ids, now)
+                    uow.commit()
+
+        try:
+            for note in notes:
+                if note.delivered or DEFER in note.content:
+                    tally["duplicate" if note.delivered else "waiting"] += 1
+                    continue
+                status = self._deliver_one(note, prefs.get(note.user_id), now)
+                tally[status] += 1
+                if status == "delivered":
+                    delivered.append(note.id)
+                    if len(delivered) % chunk == 0:
+                        mark(delivered[-chunk:])
+        finally:
+            mark(delivered[len(delivered) - len(delivered) % chunk :])
+        return dict(tally)
+
+    def _deliver_one(self, note: Notification, prefs: NotificationPreferences | None, now: datetime) -> str:
+        prefs = prefs or NotificationPreferences(user_id=note.user_id)
+        ch = Channels(push=note.channels.push and prefs.channels.push,
+                      in_app=note.channels.in_app and prefs.channels.in_app,
+                      email=note.channels.email and prefs.channels.email)
+        if not prefs.allows(note.type) or not (ch.push or ch.in_app or ch.email):
+            with self._uow() as uow:
+                uow.notifications.delete(note.id)
+                uow.commit()
+            self._count(note.channels, "suppressed")
+            return "suppressed"
+        with self._uow() as uow:
+            kept = self._without_blocked(uow, note)
+            wait = None if kept is None else (
+                quiet_until(prefs, now) or self._rate_wait(uow, note.user_id, prefs.max_per_hour, now))
+            if kept is None:
+                uow.notifications.delete(note.id)
+            elif wait is not None or ch.in_app != note.channels.in_app:
+                content = {**kept.content, DEFER: wait.isoformat()} if wait is not None else kept.content
+                uow.notifications.add(_with(kept, channels=Channels(push=note.channels.push, in_app=ch.in_app,
+                                                                    email=note.channels.email), content=content))
+            uow.commit()
+        if kept is None:
+            self._count(ch, "suppressed")
+            return "suppressed"
+        if wait is not None:
+            self._count(ch, "deferred")
+            return "deferred"
+        if ch.push or ch.email:
+            try:
+                send_with_retry(self.notifier, _with(kept, channels=ch, content=public_content(kept.content)),
+                                self.policy)
+            except DeliveryFailed:
+                retry_at = now + timedelta(seconds=self.policy.max_s)
+                with self._uow() as uow:
+                    stored = uow.notifications.get(note.id)
+                    content = {**stored.content, DEFER: retry_at.isoformat(),
+                               FAILURES: int(stored.content.get(FAILURES, 0)) + 1}
+                    uow.notifications.add(_with(stored, content=content))
+                    uow.commit()
+                self._count(ch, "failed")
+                return "deferred"
+        self._count(ch, "delivered")
+        return "delivered"
 
     # ------------------------------------------------------------------ delivery
     def _attempt(self, note_id: str) -> Outcome:
@@ -184,6 +283,7 @@ class NotificationService:
             if kept is None:
                 uow.notifications.delete(note_id)
                 uow.commit()
+                self._count(note.channels, "suppressed")
                 return Outcome(note_id, "suppressed")
             if kept != note:
                 uow.notifications.add(kept)
@@ -193,6 +293,7 @@ class NotificationService:
             if wait is not None:
                 uow.notifications.add(_with(note, content={**note.content, DEFER: wait.isoformat()}))
                 uow.commit()
+                self._count(note.channels, "deferred")
                 return Outcome(note_id, "deferred", wait)
         if note.channels.push or note.channels.email:
             try:
@@ -205,12 +306,14 @@ class NotificationService:
                                FAILURES: int(note.content.get(FAILURES, 0)) + 1}
                     uow.notifications.add(_with(note, content=content))
                     uow.commit()
+                self._count(note.channels, "failed")
                 return Outcome(note_id, "deferred", retry_at)
         with self._uow() as uow:
             note = uow.notifications.get(note_id)
             content = {k: v for k, v in note.content.items() if k not in (DEFER, FAILURES)}
             uow.notifications.add(_with(note, content=content, delivered=True, delivered_at=now))
             uow.commit()
+        self._count(note.channels, "delivered")
         return Outcome(note_id, "delivered")
 
     def _rate_wait(self, uow: Any, user_id: UserId, limit: int, now: datetime) -> datetime | None:

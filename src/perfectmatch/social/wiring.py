@@ -27,7 +27,8 @@ def install(app: Any, *, bus: EventBus | None = None, policy: RetryPolicy | None
             retention_days: int = 30) -> Social:
     """Wire the social services for ``app`` (replacing earlier ones) and return them."""
     bus = bus or InProcessEventBus()
-    policy = policy or RetryPolicy()
+    notify = getattr(getattr(app, "settings", None), "notify", None)
+    policy = policy or RetryPolicy(**({"attempts": notify.retry_attempts} if notify is not None else {}))
     service = NotificationService(lambda: app.uow, app.clock, app.notifier, policy=policy,
                                   retention_days=retention_days)
     service.subscribe_to(bus)
