@@ -6,8 +6,9 @@ but removes or anonymizes every piece of personal data: email and import id, dis
 date is coarsened to 1 January of the birth year and the location to whole degrees (enough for age
 and region statistics); the questionnaire
 response, vector, preferences, AI profile insight, pair insights, analysis-queue payloads, saved
-billing settings and the user's notifications are deleted; card details are cleared (and the email
-in stored webhook payloads replaced); the bodies of
+billing settings and the user's notifications are deleted; so are the login credentials (email and
+password hash), verification tokens, social-login identities and login-throttle row; card details
+are cleared (and the email in stored webhook payloads replaced); the bodies of
 their messages (and the previews in the recipients' notifications) become ``"[deleted]"`` while
 the other side keeps their own messages; conversations are closed and their open matches become
 ``unmatched`` (the rows stay, for counts, but leave the other users' lists). The status becomes ``deleted``,
@@ -26,7 +27,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
+from perfectmatch.accounts.wiring import login_key_of
 from perfectmatch.adapters.storage import schema as s
+from perfectmatch.adapters.storage.accounts import erase_account, export_account
 from perfectmatch.models import MatchStatus, UserStatus
 from perfectmatch.ops.audit import ERASED, EXPORTED, audit
 from perfectmatch.ops.containment import user_status
@@ -119,7 +122,16 @@ def collect_user_data(conn: Connection, user_id: int) -> dict[str, Any]:
         "analysis_queue": _rows(conn, s.analysis_queue, s.analysis_queue.c.user_id == user_id),
         "audit_events": _rows(conn, s.audit_log, s.audit_log.c.user_id == user_id),
         "photos": _rows(conn, s.photos, s.photos.c.user_id == user_id),  # metadata; the bytes stay in the blob store
+        "login": {k: _plain_all(v) for k, v in export_account(conn, user_id).items()},  # no hash, no token
     }
+
+
+def _plain_all(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain_all(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return _plain(value)
 
 
 def export_user(app: Any, user_id: int, out: Path, *, actor: str = "") -> dict[str, Any]:
@@ -190,6 +202,7 @@ def erase_user(app: Any, user_id: int, *, actor: str = "") -> dict[str, Any]:
                             ("notification_prefs", s.notification_prefs), ("analysis_queue", s.analysis_queue),
                             ("profile_insights", s.profile_insights), ("billing_settings", s.billing_settings)):
             run(name, delete(table).where(table.c.user_id == uid))
+        done.update(erase_account(conn, uid, login_key_of(app)))
         insight_ids = list(conn.execute(select(s.insights.c.id).where(_involves(s.insights, uid))).scalars())
         if insight_ids:
             conn.execute(update(s.matches).where(s.matches.c.insight_id.in_(insight_ids)).values(insight_id=None))
