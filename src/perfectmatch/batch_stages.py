@@ -41,6 +41,8 @@ class BatchContext:
     mode: str
     done: dict[str, dict[str, Any]]
     progress: Progress
+    engine: str = "local"  # exact candidates: "local" (this process) or "dask" (matching.distributed)
+    dask: Any = None  # config.DaskSettings for the dask engine
     counts: dict[str, Any] = field(default_factory=dict)
     frame: PopulationFrame | None = None
     excluded: np.ndarray | None = None
@@ -149,6 +151,7 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
     assert frame is not None and vs is not None and ctx.excluded is not None
     rules = prefilter.build_rules(frame, day=ctx.day, excluded=ctx.excluded, window_days=cfg.active_window_days)
     threshold = cosine_threshold(cfg.similarity_threshold)
+    engine_info: dict[str, Any] = {}
     if ctx.mode == "approx":
         from perfectmatch.matching.hnsw import approx_candidates
 
@@ -156,6 +159,18 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
                                                   max_radius_km=cfg.max_radius_km)
         ctx.rules = rules.with_radius(radius)
         found = approx_candidates(frame, vs.vecs, ctx.rules, k=cfg.top_k, threshold=threshold)
+    elif ctx.engine == "dask":  # the same exact candidates, computed by geographic partitions on a cluster
+        from perfectmatch.matching.distributed import EngineTimings, dask_candidates, dask_client
+
+        timings = EngineTimings()
+        dcfg = ctx.dask if ctx.dask is not None else ctx.app.settings.dask
+        with dask_client(dcfg.scheduler, workers=dcfg.workers, timeout_s=dcfg.connect_timeout_s) as client:
+            found, expansion = dask_candidates(
+                client, frame, vs.vecs, rules, k=cfg.top_k, threshold=threshold, min_pool=cfg.min_pool,
+                max_radius_km=cfg.max_radius_km, parts=dcfg.partitions or None, timings=timings,
+            )
+        ctx.rules, expanded = rules.with_radius(expansion.radius_km), expansion.added_km
+        engine_info = {"dask": timings.as_dict()}
     else:  # users with fewer than min_pool candidates get their radius widened step by step
         found, expansion = cand.generate_with_expansion(
             frame, vs.vecs, rules, k=cfg.top_k, threshold=threshold, min_pool=cfg.min_pool,
@@ -165,7 +180,8 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
     a, b, cos = found.pairs()
     ctx.pairs = (a, b, cos)
     info = {"candidate_pairs": int(a.size), "users_with_candidates": int((found.counts() > 0).sum()),
-            "radius_expanded_users": int(np.count_nonzero(expanded))}
+            "radius_expanded_users": int(np.count_nonzero(expanded)),
+            "engine": ctx.engine if ctx.mode == "exact" else "local", **engine_info}
     return None if "candidates" in ctx.done else info
 
 

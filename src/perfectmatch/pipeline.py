@@ -73,6 +73,8 @@ def run_daily_batch(
     *,
     day: date,
     mode: str | None = None,
+    engine: str | None = None,
+    dask: Any = None,
     progress: Progress = NO_PROGRESS,
     after_stage: StageHook | None = None,
     stale_after_s: float = 900.0,
@@ -87,6 +89,11 @@ def run_daily_batch(
         The batch day (UTC); ages and the 30-day activity window are taken on it.
     mode
         ``"exact"`` or ``"approx"``; default ``settings.matching.mode``.
+    engine
+        Where exact candidates are computed: ``"local"`` or ``"dask"``; default ``settings.matching.engine``
+        (the approximate mode always runs locally). Both give identical results.
+    dask
+        ``config.DaskSettings`` for the dask engine; default ``settings.dask``.
     progress
         Progress sink for the long stages.
     after_stage
@@ -105,6 +112,11 @@ def run_daily_batch(
         from perfectmatch.errors import InvalidInputError
 
         raise InvalidInputError(f"mode must be 'exact' or 'approx', got {mode!r}")
+    engine = engine or cfg.engine
+    if engine not in ("local", "dask"):
+        from perfectmatch.errors import InvalidInputError
+
+        raise InvalidInputError(f"engine must be 'local' or 'dask', got {engine!r}")
     owner = uuid.uuid4().hex
     with app.uow as uow:
         run = uow.batch.acquire(day, owner, app.clock.now(), stale_after_s=stale_after_s)
@@ -112,7 +124,8 @@ def run_daily_batch(
     if run["status"] == "done":
         return BatchReport.from_stored(run["summary"])
 
-    ctx = BatchContext(app=app, day=day, owner=owner, mode=mode, done=dict(run["stages"]), progress=progress)
+    ctx = BatchContext(app=app, day=day, owner=owner, mode=mode, done=dict(run["stages"]), progress=progress,
+                       engine=engine, dask=dask)
     seconds: dict[str, float] = {name: float(info.get("seconds", 0.0)) for name, info in ctx.done.items()}
     for name, stage in zip(STAGES, (load_stage, vectors_stage, candidates_stage, analyze_stage, store_stage,
                                     cache_stage, notify_stage), strict=True):

@@ -25,17 +25,33 @@ def run_cmd(
         datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="UTC day (default today)")
     ] = None,
     mode: Annotated[str | None, typer.Option(help="exact | approx (default: settings)")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="exact candidates on: local | dask (default: settings matching.engine)")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="worker processes of the local dask cluster")] = None,
     takeover: Annotated[
         bool, typer.Option("--takeover", help="take over the lock of a run that died (do not use while one runs)")
     ] = False,
 ) -> None:
-    """Match active users and deliver today's offers (idempotent per day, resumable after a crash)."""
+    """Match active users and deliver today's offers (idempotent per day, resumable after a crash).
+
+    ``--engine dask`` computes the exact candidates on a Dask cluster (``--scheduler ADDRESS``, or a
+    local cluster of ``--workers`` processes); the matches are identical to the local engine's.
+    """
     from perfectmatch.pipeline import run_daily_batch
 
     st = state(ctx)
     stale = {"stale_after_s": 0.0} if takeover else {}
+    dask = st.app.settings.dask
+    if scheduler is not None or workers is not None:
+        engine = engine or "dask"
+        dask = dask.model_copy(update={k: v for k, v in (("scheduler", scheduler), ("workers", workers)) if v})
     with progress_to_stderr(enabled=not st.json) as progress:
-        report = run_daily_batch(st.app, day=_day(day, st), mode=mode, progress=progress, **stale)
+        report = run_daily_batch(st.app, day=_day(day, st), mode=mode, engine=engine, dask=dask, progress=progress,
+                                 **stale)
     emit(report.as_dict(), as_json=st.json, title=f"batch {report.day}")
 
 

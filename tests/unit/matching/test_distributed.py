@@ -1,0 +1,133 @@
+"""The Dask engine's partitioning and per-partition computation, without a cluster.
+
+``InlineClient`` is a fake ``distributed.Client`` that runs submitted tasks in this process (the
+scatter/submit/gather protocol the engine uses), so hypothesis can compare the partitioned result
+with the local engine on many random populations; the real cluster is tested in
+``tests/integration/test_dask_engine.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from popgen import TODAY, frames, vectors
+
+from perfectmatch.matching.candidates import generate_with_expansion
+from perfectmatch.matching.distributed import EngineTimings, dask_candidates, partition_users
+from perfectmatch.matching.prefilter import build_rules, haversine_km
+from perfectmatch.populations.simulate import simulate
+
+CENTRES = ((40.0, -74.0), (40.9, -74.0), (41.0, -72.8), (34.0, -118.0))  # two close, one 120 km off, one far
+
+
+class _Done:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class InlineClient:
+    """Runs tasks at submit time; futures are plain boxes (enough for the engine's protocol)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.submitted = 0
+
+    def scheduler_info(self) -> dict[str, Any]:
+        return {"workers": {f"w{i}": {} for i in range(self.workers)}}
+
+    def scatter(self, data: list[Any], hash: bool = True) -> list[_Done]:
+        return [_Done(d) for d in data]
+
+    def submit(self, fn: Any, *args: Any, pure: bool = True, **kwargs: Any) -> _Done:
+        self.submitted += 1
+        return _Done(fn(*[a.value if isinstance(a, _Done) else a for a in args], **kwargs))
+
+    def gather(self, futures: list[_Done]) -> list[Any]:
+        return [f.value for f in futures]
+
+    def cancel(self, futures: list[_Done]) -> None:
+        pass
+
+
+@st.composite
+def spread_frames(draw: st.DrawFn) -> Any:
+    """Small populations spread over a few centres (so partitions, halos and cuts all occur)."""
+    frame = draw(frames(min_n=2, max_n=60))
+    n = len(frame)
+    centre = np.array(draw(st.lists(st.integers(0, len(CENTRES) - 1), min_size=n, max_size=n)))
+    jitter = np.array(draw(st.lists(st.floats(-0.4, 0.4), min_size=2 * n, max_size=2 * n))).reshape(n, 2)
+    lat = np.array([CENTRES[c][0] for c in centre]) + jitter[:, 0]
+    lon = np.array([CENTRES[c][1] for c in centre]) + jitter[:, 1]
+    return replace(frame, lat=lat, lon=lon)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frame=spread_frames(),
+    parts=st.integers(1, 5),
+    max_radius=st.sampled_from([20.0, 100.0, 200.0]),
+    cell_km=st.sampled_from([10.0, 40.0]),
+)
+def test_every_active_user_is_owned_once_and_the_halo_holds_every_partner_in_reach(
+    frame: Any, parts: int, max_radius: float, cell_km: float
+) -> None:
+    rules = build_rules(frame, day=TODAY)
+    reach = np.maximum(rules.radius_km, max_radius)
+    split = partition_users(frame, rules, parts=parts, reach_km=reach, cell_km=cell_km)
+    assert len(split) <= parts
+    owned = np.concatenate([p.owned for p in split]) if split else np.zeros(0, np.int64)
+    assert np.array_equal(np.sort(owned), np.flatnonzero(rules.active))  # each active user exactly once
+    active = np.flatnonzero(rules.active)
+    dist = haversine_km(
+        frame.lat[active][:, None], frame.lon[active][:, None], frame.lat[active][None, :], frame.lon[active][None, :]
+    )
+    in_reach = dist <= np.minimum(reach[active][:, None], reach[active][None, :])
+    for p in split:
+        assert np.isin(p.owned, p.members).all()
+        mine = np.isin(active, p.owned)
+        needed = active[in_reach[mine].any(axis=0)]
+        assert np.isin(needed, p.members).all(), "a partner within reach of an owned user is missing"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), parts=st.integers(1, 4), k=st.integers(1, 6), min_pool=st.sampled_from([0, 3, 30]))
+def test_partitioned_candidates_equal_the_local_engine(data: st.DataObject, parts: int, k: int, min_pool: int) -> None:
+    frame = data.draw(spread_frames())
+    vecs = data.draw(vectors(len(frame)))
+    keys = data.draw(st.lists(st.sampled_from(frame.ids.tolist()), max_size=6))
+    excluded = [(min(a, b) << 32) | max(a, b) for a, b in zip(keys[::2], keys[1::2], strict=False) if a != b]
+    rules = build_rules(frame, day=TODAY, excluded=excluded)
+    tuning = {"cell_km": 40.0, "min_query": data.draw(st.sampled_from([1, 4, 64]))}
+    want, want_exp = generate_with_expansion(
+        frame, vecs, rules, k=k, threshold=0.3, min_pool=min_pool, max_radius_km=150.0, **tuning
+    )
+    got, got_exp = dask_candidates(
+        InlineClient(parts), frame, vecs, rules, k=k, threshold=0.3, min_pool=min_pool, max_radius_km=150.0, **tuning
+    )
+    assert np.array_equal(got.idx, want.idx)
+    assert np.array_equal(got.sims, want.sims, equal_nan=True)
+    assert np.array_equal(got_exp.radius_km, want_exp.radius_km)
+
+
+def test_simulated_metros_split_evenly_and_match_the_local_engine() -> None:
+    day = date(2026, 11, 25)
+    pop = simulate(4000, 5, today=day, bank=False)
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(len(pop.frame), 8)).astype(np.float32) + 1.0
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    rules = build_rules(pop.frame, day=day)
+    split = partition_users(pop.frame, rules, parts=2)
+    work = [p.work for p in split]
+    assert len(split) == 2 and max(work) < 0.7 * sum(work)  # balanced on pair work
+    want, _ = generate_with_expansion(pop.frame, vecs, rules, k=20, threshold=0.5)
+    timings = EngineTimings()
+    client = InlineClient(2)
+    got, _ = dask_candidates(client, pop.frame, vecs, rules, k=20, threshold=0.5, timings=timings)
+    assert np.array_equal(got.idx, want.idx) and np.array_equal(got.sims, want.sims, equal_nan=True)
+    assert timings.owned_users == int(rules.active.sum()) and len(timings.worker_s) == 2
+    assert client.submitted >= 2 and timings.overhead_s >= 0
