@@ -138,10 +138,17 @@ class SqlAlchemyBillingStore:
         return self._conn.execute(q).first() is not None
 
     def log_webhook(self, record: WebhookRecord) -> None:
+        """Log one delivery; a rejected one (failed signature check) is also a security event in the
+        audit log, in the same transaction."""
         self._conn.execute(insert(s.webhook_events).values(
             event_id=record.event_id, event_type=record.event_type, received_at=record.received_at,
             outcome=record.outcome, detail=record.detail[:2000],
         ))
+        if record.outcome == "rejected":
+            from perfectmatch.ops.audit import WEBHOOK_SIGNATURE_FAILED, audit
+
+            audit(self._conn, WEBHOOK_SIGNATURE_FAILED, None, {"reason": record.detail[:200]}, actor="webhook",
+                  at=record.received_at)
 
     def webhook_log(self) -> list[WebhookRecord]:
         t = s.webhook_events
