@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -114,6 +114,7 @@ def handle_webhook(
     secrets: str | Sequence[str],
     entitlements: EntitlementCheck | None = None,
     tolerance_s: float = DEFAULT_TOLERANCE_S,
+    observe: Callable[[str], None] | None = None,
 ) -> Applied:
     """Verify one delivery, then apply it at most once.
 
@@ -129,6 +130,9 @@ def handle_webhook(
         Accepted endpoint secrets, a list or a comma-separated string.
     entitlements
         Invalidated for the user whenever their subscription changes.
+    observe
+        Called with each delivery's outcome (``applied`` ... or ``rejected`` for a failed
+        verification), e.g. ``ops.metrics.OpsMetrics.observe_webhook``.
 
     Returns
     -------
@@ -140,11 +144,23 @@ def handle_webhook(
     WebhookSignatureError
         Verification failed; the delivery is logged as rejected and nothing else changes.
     """
+    outcome = _handle(payload_bytes, signature_header, store=store, clock=clock, secrets=secrets,
+                      entitlements=entitlements, tolerance_s=tolerance_s, observe=observe)
+    if observe is not None:
+        observe(outcome.value)
+    return outcome
+
+
+def _handle(payload_bytes: bytes, signature_header: str, *, store: BillingStore, clock: Clock,
+            secrets: str | Sequence[str], entitlements: EntitlementCheck | None, tolerance_s: float,
+            observe: Callable[[str], None] | None) -> Applied:
     now = clock.now()
     try:
         verify(payload_bytes, signature_header, parse_secrets(secrets), now=now, tolerance_s=tolerance_s)
     except WebhookSignatureError as exc:
-        store.log_webhook(WebhookRecord(None, None, now, "rejected", str(exc)))
+        store.log_webhook(WebhookRecord(None, None, now, "rejected", str(exc)))  # the store audits it too
+        if observe is not None:
+            observe("rejected")
         raise
     try:
         event = json.loads(payload_bytes)

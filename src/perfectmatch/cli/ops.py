@@ -48,6 +48,7 @@ def _metrics_for(st: CliState) -> tuple[OpsMetrics, App]:
     app = st.app
     metrics = OpsMetrics()
     metrics.watch_analyzer(app.analyzer)
+    metrics.watch_database(app.engine)
     for report in stored_batch_reports(app):
         metrics.record_batch(report)
     return metrics, app

@@ -5,6 +5,11 @@ apps in one process do not collide). Batch reports are pushed in with ``record_b
 analyzer is read at scrape time (its ``summary()``), and per-call latencies are observed into a
 histogram by ``instrument_ai`` (p50/p90/p99 derivable with ``histogram_quantile``). The registry is
 exported over HTTP (``serve``) or as a node-exporter textfile (``write_textfile``, atomic).
+
+Notification outcomes per channel (``watch_notifications``) and webhook deliveries and signature
+failures (``observe_webhook``) are counted in the process that handles them; ``watch_database``
+adds counts read from the database at scrape time (audit events by kind, stored notifications), so
+``perfectmatch metrics serve`` also sees what other processes recorded.
 """
 
 from __future__ import annotations
@@ -82,6 +87,12 @@ class OpsMetrics:
                                        "share of the last run's analyses answered from the cache", registry=r)
         self.ai_latency = Histogram("perfectmatch_ai_request_latency_seconds", "AI API call latency",
                                     ["type", "provider", "outcome"], buckets=AI_LATENCY_BUCKETS, registry=r)
+        self.notifications = Counter("perfectmatch_notifications", "notification outcomes, per channel "
+                                     "(delivered, deferred, suppressed, failed)", ["channel", "outcome"], registry=r)
+        self.webhooks = Counter("perfectmatch_webhook_events", "payment webhook deliveries by outcome",
+                                ["outcome"], registry=r)
+        self.webhook_signature_failures = Counter("perfectmatch_webhook_signature_failures",
+                                                  "webhook deliveries whose signature check failed", registry=r)
 
     def record_batch(self, report: Any) -> None:
         """Record a ``pipeline.BatchReport``: stage durations, match count, day and status."""
@@ -107,6 +118,32 @@ class OpsMetrics:
         if accounting is not None:
             instrument_ai(accounting, self.ai_latency)
 
+    def observe_notification(self, channel: str, outcome: str) -> None:
+        """Count one notification outcome on one channel (``NotificationService(observe=...)``)."""
+        self.notifications.labels(channel, outcome).inc()
+
+    def watch_notifications(self, service: Any) -> None:
+        """Count every outcome of ``service`` (a ``social.notify.NotificationService``) from now on."""
+        previous = service.observe
+
+        def observe(channel: str, outcome: str) -> None:
+            self.observe_notification(channel, outcome)
+            if previous is not None:
+                previous(channel, outcome)
+
+        service.observe = observe
+
+    def observe_webhook(self, outcome: str) -> None:
+        """Count one webhook delivery (``handle_webhook(observe=...)``); ``rejected`` is a failed signature."""
+        self.webhooks.labels(outcome).inc()
+        if outcome == "rejected":
+            self.webhook_signature_failures.inc()
+
+    def watch_database(self, engine: Any) -> None:
+        """Export counts kept in the database at every scrape: audit events by kind (webhook signature
+        failures included, whichever process saw them) and notifications by type and state."""
+        self.registry.register(StoredEventsCollector(engine))
+
     def text(self) -> str:
         """The Prometheus text exposition of everything registered."""
         return generate_latest(self.registry).decode("utf-8")
@@ -130,6 +167,31 @@ class OpsMetrics:
         from prometheus_client import start_http_server
 
         return start_http_server(port, addr=addr, registry=self.registry)
+
+
+class StoredEventsCollector(Collector):
+    """Counts read from the database on each scrape, so they cover every process that writes there."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        from sqlalchemy import func, select
+
+        from perfectmatch.adapters.storage.schema import audit_log, notifications
+
+        events = CounterMetricFamily("perfectmatch_audit_events", "security events in the audit log, by kind",
+                                     labels=["kind"])
+        stored = GaugeMetricFamily("perfectmatch_notifications_stored", "stored notifications by type and state",
+                                   labels=["type", "state"])
+        with self.engine.connect() as conn:
+            for kind, n in conn.execute(select(audit_log.c.kind, func.count()).group_by(audit_log.c.kind)):
+                events.add_metric([kind], n)
+            rows = conn.execute(select(notifications.c.type, notifications.c.delivered, func.count())
+                                .group_by(notifications.c.type, notifications.c.delivered))
+            for kind, delivered, n in rows:
+                stored.add_metric([kind, "delivered" if delivered else "waiting"], n)
+        yield from (events, stored)
 
 
 def instrument_ai(accounting: Any, histogram: Histogram) -> None:
