@@ -90,7 +90,9 @@ def _register() -> None:
     social.register(app)
     app.add_typer(importlib.import_module("perfectmatch.cli.billing").app, name="billing")
     app.add_typer(importlib.import_module("perfectmatch.cli.support").app, name="user")
-    app.add_typer(importlib.import_module("perfectmatch.cli.evaluate").app, name="eval")
+    eval_app = importlib.import_module("perfectmatch.cli.evaluate").app
+    eval_app.command("population")(importlib.import_module("perfectmatch.cli.eval_population").population_cmd)
+    app.add_typer(eval_app, name="eval")
     app.command("report")(importlib.import_module("perfectmatch.cli.report").report_cmd)
 
 
