@@ -1,58 +1,69 @@
-"""``perfectmatch eval``: evaluation of the matching engine (population metrics of a batch run)."""
+"""``perfectmatch eval ...``: match-quality evaluations on real data (a thin shell over ``evaluation``).
+
+The ``eval`` group is created here; further evaluations add a command to ``app``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from perfectmatch.cli import state
-from perfectmatch.cli._output import emit
+from perfectmatch.cli._output import emit, stdout
 
-app = typer.Typer(help="Evaluate match quality: population metrics of a batch run.", no_args_is_help=True)
-
-
-def _headline(r: Any) -> dict[str, Any]:
-    """The numbers a person reads first; ``--json`` gives the whole report."""
-    m, n = r.mutual, r.new_users
-    out: dict[str, Any] = {
-        "run": r.run_id,
-        "population": r.population_sources,
-        "matchable_users": r.matchable_users,
-        "matches": r.matches,
-        "coverage": r.coverage,
-        "coverage_of_eligible": r.coverage_of_eligible,
-        "exposure_gini": r.exposure_gini,
-        "mutual_preferences_share": m.share,
-        "mutual_violations": m.violation_count,
-        "own_radius_share": m.own_radius_share,
-        "new_user_share": n.share_of_matchable,
-        "new_user_coverage": n.coverage,
-        "fallback_share": r.sources.fallback_share,
-        "score_p10_p50_p90": [r.score.quantiles.get(k) for k in ("p10", "p50", "p90")],
-        "distance_km_p50_p90": [r.distance_km.quantiles.get(k) for k in ("p50", "p90")],
-        "age_gap_p50_p90": [r.age_gap_years.quantiles.get(k) for k in ("p50", "p90")],
-        "ai_cost_usd": r.ai.cost_usd if r.ai.usage_recorded else None,
-        "stage_seconds": r.stage_seconds,
-    }
-    for t in r.tiers:
-        out[f"{t.tier}_matches_mean_max_cap"] = [t.mean, t.max, t.cap]
-    return out
+app = typer.Typer(
+    help="Evaluate match quality: real speed-dating outcomes, population metrics of a batch run.", no_args_is_help=True
+)
 
 
-@app.command("population")
-def population_cmd(
+@app.command("speed-dating")
+def speed_dating_cmd(
     ctx: typer.Context,
-    run_id: Annotated[str | None, typer.Argument(help="batch day YYYY-MM-DD (default: the latest run)")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="the whole report as JSON")] = False,
+    path: Annotated[Path, typer.Argument(help="speed-dating CSV (.csv or .csv.gz), e.g. the shared waves 1-14 file")],
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")] = False,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="bootstrap resamples for the intervals (0: none)")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the bootstrap and the random baseline")] = 0,
+    k: Annotated[int, typer.Option("--k", help="k of reciprocal precision@k")] = 3,
 ) -> None:
-    """Coverage, exposure Gini and Lorenz curve, matches per tier, distance/age gaps, mutual-preference
-    check (must be 100 %), new-user and fallback shares of one batch run."""
-    from perfectmatch.evaluation.population import evaluate_run
+    """ROC AUC of our compatibility score for match and each side's yes, with baselines and intervals."""
+    from perfectmatch.evaluation.speed_dating import load
+    from perfectmatch.evaluation.speed_dating_report import TARGETS, evaluate
 
-    st = state(ctx)
-    report = evaluate_run(st.app, run_id)
-    if json_out or st.json:
+    as_json = json_out or state(ctx).json
+    report = evaluate(load(path), resamples=bootstrap, seed=seed, k=k)
+    if as_json:
         emit(report, as_json=True)
-    else:
-        emit(_headline(report), as_json=False, title=f"population evaluation of run {report.run_id}")
+        return
+    rates = ", ".join(f"{TARGETS[t]} {v:.1%}" for t, v in report.base_rates.items())
+    stdout.print(
+        f"{report.source}: waves {report.waves[0]}-{report.waves[-1]} ({len(report.waves)}), "
+        f"{report.participants} participants, {report.pairs} dates; base rates {rates}"
+    )
+    table = Table(title=f"ROC AUC [95% CI], {report.resamples} resamples; precision@{report.k} per participant")
+    table.add_column("score")
+    for label in TARGETS.values():
+        table.add_column(f"AUC {label}")
+    table.add_column(f"P@{report.k} match")
+    for r in report.results:
+        table.add_row(r.name, *(str(r.auc[t]) for t in TARGETS), str(r.precision_at_k))
+    stdout.print(table)
+    shown = [r for r in report.results if r.name != "random"]
+    per_wave = Table(title="match AUC per wave")
+    per_wave.add_column("wave")
+    per_wave.add_column("dates")
+    for r in shown:
+        per_wave.add_column(r.name)
+    for w in report.waves:
+        per_wave.add_row(
+            str(w), str(report.pair_counts.get(w, "")), *(f"{r.per_wave[w]['match'].value:.3f}" for r in shown)
+        )
+    stdout.print(per_wave)
+    stdout.print(
+        f"intervals: {report.ci_method}. Inputs: pre-date sign-up survey only "
+        f"({len(report.inputs)} columns). {report.seconds:.1f} s."
+    )
