@@ -1,9 +1,12 @@
-"""A fake OpenID Connect provider for tests: real RSA/EC keys generated here, real signed ID tokens."""
+"""A fake OpenID Connect provider for tests: real RSA/EC keys generated here, real signed ID tokens,
+and a JWKS server on 127.0.0.1 (stdlib ``http.server`` in a thread)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -13,6 +16,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 ISSUER = "https://idp.example.test"
 AUDIENCE = "perfectmatch-client"
+SECRET = "test-secret-0123456789-abcdefghijklmnop"  # PERFECTMATCH_ACCOUNTS__TOKEN_SECRET in tests
 
 
 class FakeIdP:
@@ -66,3 +70,35 @@ class FakeIdP:
             key = self.ec if alg == "ES256" else self.rsa
         kid = kid if kid is not None else ("ec-1" if alg == "ES256" else "rsa-1")
         return jwt.encode(self.claims(now, **over), key, algorithm=alg, headers={"kid": kid, **(headers or {})})
+
+
+class JwksServer:
+    """Serves ``self.doc`` as JSON at /jwks (status ``self.status``) and counts requests."""
+
+    def __init__(self) -> None:
+        self.doc: Any = {"keys": []}
+        self.status = 200
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                body = json.dumps(server.doc).encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -80,3 +80,12 @@ def reinstate_cmd(
 app.command("profile")(profile_cmd)
 app.command("status")(status_cmd)
 app.add_typer(photo_app, name="photo")
+
+
+def _register_accounts() -> None:
+    from perfectmatch.cli.accounts import register
+
+    register(app)
+
+
+_register_accounts()

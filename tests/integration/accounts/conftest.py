@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fake_idp import AUDIENCE, ISSUER, FakeIdP
+from fake_idp import AUDIENCE, ISSUER, SECRET, FakeIdP
 from perfectmatch.accounts import AccountService, Hasher, OidcProvider, install
 from perfectmatch.adapters.auth.jwks import StaticJwks
 from perfectmatch.adapters.clock import FakeClock
@@ -16,7 +16,6 @@ from perfectmatch.bootstrap import App, build_app
 from perfectmatch.config import Settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-SECRET = "test-secret-0123456789-abcdefghijklmnop"
 
 
 def settings_for(db_url: str, **accounts: object) -> Settings:

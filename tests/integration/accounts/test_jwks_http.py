@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
-from fake_idp import AUDIENCE, ISSUER, FakeIdP
+from fake_idp import AUDIENCE, ISSUER, FakeIdP, JwksServer
 from perfectmatch.accounts import OidcProvider, install
 from perfectmatch.adapters.auth.jwks import HttpJwks
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.bootstrap import App
 from perfectmatch.errors import IdentityProviderUnavailable, InvalidIdToken
-
-
-class JwksServer:
-    """Serves ``self.doc`` as JSON at /jwks (status ``self.status``) and counts requests."""
-
-    def __init__(self) -> None:
-        self.doc: Any = {"keys": []}
-        self.status = 200
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                body = json.dumps(server.doc).encode()
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
