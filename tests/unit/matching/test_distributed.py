@@ -8,17 +8,20 @@ with the local engine on many random populations; the real cluster is tested in
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from popgen import TODAY, frames, vectors
 
+from perfectmatch.errors import ConfigError
 from perfectmatch.matching.candidates import generate_with_expansion
-from perfectmatch.matching.distributed import EngineTimings, dask_candidates, partition_users
+from perfectmatch.matching.distributed import EngineTimings, dask_candidates, dask_client, partition_users
 from perfectmatch.matching.prefilter import build_rules, haversine_km
 from perfectmatch.populations.simulate import simulate
 
@@ -131,3 +134,9 @@ def test_simulated_metros_split_evenly_and_match_the_local_engine() -> None:
     assert np.array_equal(got.idx, want.idx) and np.array_equal(got.sims, want.sims, equal_nan=True)
     assert timings.owned_users == int(rules.active.sum()) and len(timings.worker_s) == 2
     assert client.submitted >= 2 and timings.overhead_s >= 0
+
+
+def test_without_dask_installed_the_engine_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'perfectmatch\[dask\]'"), dask_client(None, workers=2):
+        pass
