@@ -26,7 +26,7 @@ def doctor_cmd(
     deep: Annotated[bool, typer.Option("--deep", help="also run a synthetic transaction (rolled back)")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check settings, database, migrations, cache and AI endpoints; exit 1 when anything is unhealthy."""
+    """Check settings, database, migrations, cache, read-only mode, AI and payment endpoints; exit 1 when unhealthy."""
     from perfectmatch.ops.health import Unhealthy, check_settings
 
     st = state(ctx)

@@ -2,16 +2,18 @@
 
 Shallow checks answer "can this process serve?": settings load, the database is reachable and its
 schema is at the latest migration, the cache round-trips a value, and each configured AI provider
-answers ``GET {base_url}/models``. The deep check runs a synthetic transaction end to end (two
-synthetic users stored, their vectors built and the pair scored) inside a transaction that is
-always rolled back, so it leaves nothing behind.
+answers ``GET {base_url}/models``, and the payment provider (``STRIPE_API_BASE`` with
+``STRIPE_API_KEY``) answers an authenticated ``GET /v1/customers``. The deep check runs a synthetic
+transaction end to end (two synthetic users stored, their vectors built and the pair scored)
+inside a transaction that is always rolled back, so it leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -122,6 +124,28 @@ def _probe_ai(base_url: str, api_key: str, timeout_s: float) -> str:
     return f"GET {base_url}/models answered 200"
 
 
+DEFAULT_STRIPE_BASE = "https://api.stripe.com"
+
+
+def _payments_check(env: Mapping[str, str], timeout_s: float) -> Check:
+    """The payment provider (``STRIPE_API_BASE``, default Stripe's) answers an authenticated list call."""
+    key = env.get("STRIPE_API_KEY", "")
+    if not key:
+        return Check("payments", True, "not configured (no STRIPE_API_KEY)", 0.0)
+    base = (env.get("STRIPE_API_BASE") or DEFAULT_STRIPE_BASE).rstrip("/")
+    return _timed("payments", lambda: _probe_payments(base, key, timeout_s))
+
+
+def _probe_payments(base_url: str, api_key: str, timeout_s: float) -> str:
+    import httpx
+
+    url = f"{base_url}/v1/customers"
+    resp = httpx.get(url, params={"limit": 1}, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s)
+    if resp.status_code != 200:
+        raise PerfectMatchError(f"GET {url} answered HTTP {resp.status_code}")
+    return f"GET {url} answered 200"
+
+
 def _synthetic(app: Any) -> str:
     """Two synthetic users stored, vectors built, the pair scored; rolled back (never committed)."""
     from perfectmatch.batch_stages import build_vectors
@@ -169,6 +193,7 @@ def check_health(app: Any, deep: bool = False, *, ai_timeout_s: float = 3.0) -> 
     report.checks.append(_timed("cache", lambda: _cache(app.cache)))
     report.checks.append(_timed("read_only", lambda: _read_only(app.engine)))
     report.checks.extend(_ai_checks(app.settings, ai_timeout_s))
+    report.checks.append(_payments_check(os.environ, ai_timeout_s))
     if deep:
         report.checks.append(_timed("synthetic_transaction", lambda: _synthetic(app)))
     return report
@@ -230,7 +255,7 @@ def check_settings(settings_factory: Callable[[], Settings], deep: bool = False,
                 close()
         return HealthReport(ai=_describe(describe_ai, settings),
                             checks=[Check("settings", True, "loaded", 0.0), *failed,
-                                    *_ai_checks(settings, ai_timeout_s)])
+                                    *_ai_checks(settings, ai_timeout_s), _payments_check(os.environ, ai_timeout_s)])
     app = build_app(settings.model_copy(update={"auto_migrate": False}), engine=engine, **overrides)
     try:
         return check_health(app, deep, ai_timeout_s=ai_timeout_s)

@@ -18,7 +18,8 @@ from perfectmatch.ops.health import check_health, check_settings
 
 @pytest.fixture(autouse=True)
 def _no_ambient_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", "STRIPE_API_KEY",
+                "STRIPE_API_BASE"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -39,7 +40,7 @@ def test_green_on_live_database_and_fake_ai_then_red_when_ai_dies(db_url: str) -
         report = check_settings(lambda: settings_for(db_url, fake.base_url), deep=True, cache=MemoryCache())
         assert report.ok, report.as_dict()
         assert [c.name for c in report.checks] == ["settings", "database", "cache", "read_only", "ai:openai",
-                                                   "synthetic_transaction"]
+                                                   "payments", "synthetic_transaction"]
         assert report.ai.startswith("openai")
     finally:
         fake.stop()
