@@ -62,11 +62,38 @@ def _main(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     env_file: Annotated[Path | None, typer.Option("--env-file", help="read settings from this .env file")] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="logs as redacted JSON lines on stderr "
+                                           "($PERFECTMATCH_LOG_FORMAT=json)")] = False,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="log level (default: "
+                                                  "$PERFECTMATCH_LOG_LEVEL)")] = None,
 ) -> None:
     overrides = {"db_url": db} if db else {}
     settings = Settings(_env_file=env_file or ".env", **overrides)  # type: ignore[call-arg]
     ctx.obj = CliState(settings=settings, json=json_out, debug=debug)
     ctx.call_on_close(ctx.obj.close)
+    if log_json or log_level or settings.log_format == "json":
+        _configure_logs(ctx, settings, json_lines=log_json or settings.log_format == "json",
+                        level=log_level or settings.log_level)
+
+
+def _configure_logs(ctx: typer.Context, settings: Settings, *, json_lines: bool, level: str) -> None:
+    """Install ``ops.logs``' redacting handler (JSON or text) for this invocation; removed at its end."""
+    import logging
+
+    from perfectmatch.errors import InvalidInputError
+    from perfectmatch.ops.logs import configure, settings_secrets
+
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise InvalidInputError(f"--log-level: unknown level {level!r} (DEBUG, INFO, WARNING, ERROR)")
+    root = logging.getLogger()
+    before = root.level
+    handler = configure(level, json=json_lines, secrets=settings_secrets(settings))
+
+    def remove() -> None:
+        root.removeHandler(handler)
+        root.setLevel(before)
+
+    ctx.call_on_close(remove)
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -158,10 +158,11 @@ def configure(level: int | str = "INFO", json: bool = True, *, stream: IO[str] |
 
 
 def settings_secrets(settings: Any) -> list[str]:
-    """The secret values in ``settings`` (API keys), to pass to ``configure(secrets=...)``."""
+    """The secret values in ``settings`` (API keys, SMTP password, FCM token), for ``configure(secrets=...)``."""
     out = []
-    for name in ("openai_api_key", "deepseek_api_key"):
-        value = getattr(settings.ai, name, None)
+    for section, name in (("ai", "openai_api_key"), ("ai", "deepseek_api_key"), ("notify", "smtp_password"),
+                          ("notify", "fcm_access_token")):
+        value = getattr(getattr(settings, section, None), name, None)
         if value is not None:
             out.append(value.get_secret_value())
     return out
