@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -176,3 +177,13 @@ def test_ai_sources_and_cost_reach_the_report(tmp_path: Path, sqlite_template: P
     assert r.ai.pairs_analysed == sum(r.ai.analysed_by.values()) > 0
     assert r.sources.ai_share == pytest.approx(1.0 - r.sources.fallback_share)
     assert np.isclose(sum(r.sources.counts.values()), r.matches)
+
+
+def test_missing_matplotlib_is_one_clear_line(
+    batch_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes `import matplotlib.figure` fail
+    assert main(["--db", batch_db, "report", DAY.isoformat(), "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "Error: the run report needs matplotlib: pip install 'perfectmatch[report]'"
+    assert not (tmp_path / "r.html").exists()
