@@ -254,3 +254,26 @@ def test_completion_status_steps(app: App) -> None:
     assert status.basic_profile and status.photos == 1 and status.missing == ("questionnaire", "analysis")
     with pytest.raises(UnknownUser):
         completion_status(app, 777777)
+
+
+def test_concurrent_uploads_never_pass_the_limit(db_url: str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = build(db_url, tmp_path / "blobs", max_photos=2)
+    uid = new_user(app)
+    add_photo(app, uid, face_variant(0))
+    uploads = [face_variant(i) for i in range(1, 5)]  # four tries for the one free slot, at once
+
+    def upload(data: bytes) -> str:
+        try:
+            add_photo(app, uid, data)
+        except PhotoLimit:
+            return "limit"
+        return "added"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(upload, uploads))
+    assert outcomes == ["added", "limit", "limit", "limit"]
+    assert [p.position for p in list_photos(app, uid)] == [0, 1]
+    assert len(list((tmp_path / "blobs").rglob("*.jpg"))) == 2  # the refused uploads left no bytes behind
+    app.close()

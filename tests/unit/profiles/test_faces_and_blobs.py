@@ -56,6 +56,16 @@ def test_face_must_be_a_real_part_of_the_photo(detector: HaarFaceDetector) -> No
     assert detector.detect(np.asarray(canvas)) == []  # a speck in a crowd is not a profile photo
 
 
+def test_one_detector_is_safe_to_share_between_threads(detector: HaarFaceDetector) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    face = rgb(si.face_png())
+    images = [face, rgb(si.no_face())] * 6
+    with ThreadPoolExecutor(4) as pool:  # OpenCV's classifier alone fails here (shared scratch buffers)
+        found = list(pool.map(lambda img: len(detector.detect(img)), images))
+    assert found == [1, 0] * 6
+
+
 def test_wrong_array_shape_is_refused(detector: HaarFaceDetector) -> None:
     with pytest.raises(ValueError, match="uint8 RGB"):
         detector.detect(np.zeros((10, 10), np.uint8))

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +27,8 @@ class HaarFaceDetector:
         face, not a speck in a crowd); never below 24 px.
     max_side
         Larger images are scaled down to this side before detection (speed); boxes are scaled back.
+
+    Safe to share between threads: OpenCV's classifier is not, so each thread loads its own.
     """
 
     def __init__(
@@ -45,11 +49,19 @@ class HaarFaceDetector:
         if classifier.empty():
             raise ConfigError(f"face cascade {cascade!r} could not be loaded (looked at {path})")
         self._cv2 = cv2
-        self._classifier = classifier
+        self._path = str(path)
+        self._local = threading.local()  # a CascadeClassifier is not thread-safe: one per thread
+        self._local.classifier = classifier
         self.min_face_ratio = min_face_ratio
         self.max_side = max_side
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
+
+    def _classifier(self) -> Any:
+        classifier = getattr(self._local, "classifier", None)
+        if classifier is None:
+            classifier = self._local.classifier = self._cv2.CascadeClassifier(self._path)
+        return classifier
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         cv2 = self._cv2
@@ -61,7 +73,7 @@ class HaarFaceDetector:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         gray = cv2.equalizeHist(gray)
         side = max(24, int(self.min_face_ratio * min(gray.shape)))
-        found = self._classifier.detectMultiScale(
+        found = self._classifier().detectMultiScale(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side)
         )
         return [FaceBox(*(round(int(v) / scale) for v in box)) for box in found]

@@ -24,11 +24,14 @@ COLUMNS = (
 
 
 def lock_user(conn: Connection, user_id: int) -> str | None:
-    """The user's status, holding a row lock on PostgreSQL so concurrent uploads count photos in turn."""
-    stmt = select(s.users.c.status).where(s.users.c.id == user_id)
+    """The user's status, with the user's row locked until the transaction ends, so concurrent
+    uploads of one user count photos in turn (``FOR UPDATE`` on PostgreSQL; on SQLite a no-op
+    update takes the database write lock before anything is read)."""
     if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return conn.execute(stmt).scalar_one_or_none()
+        stmt = select(s.users.c.status).where(s.users.c.id == user_id).with_for_update()
+        return conn.execute(stmt).scalar_one_or_none()
+    conn.execute(update(s.users).where(s.users.c.id == user_id).values(status=s.users.c.status))
+    return conn.execute(select(s.users.c.status).where(s.users.c.id == user_id)).scalar_one_or_none()
 
 
 def photos_of(conn: Connection, user_id: int) -> list[dict[str, Any]]:
