@@ -7,6 +7,7 @@ the metadata; the profile's ``photos`` column mirrors the blob keys in display o
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,8 @@ from perfectmatch.profiles.errors import (
     UnknownUser,
 )
 from perfectmatch.profiles.images import check_image
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,10 @@ def delete_photo(app: Any, user_id: int, photo_id: int) -> list[Photo]:
         gone = _find(current, user_id, photo_id)
         rows.delete_photos(conn, user_id, [photo_id])
         rows.set_order(conn, user_id, [p.id for p in current if p.id != photo_id])
-    app.blob_store.delete(gone.blob_key)
+    try:
+        app.blob_store.delete(gone.blob_key)
+    except OSError as exc:  # the photo is gone for everyone; only unreferenced bytes stay behind
+        log.warning("photo %s deleted but its blob was not: %s", photo_id, type(exc).__name__)
     return list_photos(app, user_id)
 
 
