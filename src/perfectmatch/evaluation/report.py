@@ -70,7 +70,8 @@ def _plot_score(fig: Any, r: PopulationReport, min_score: float) -> None:
     _hist(ax, r.score, color="#4c72b0", xlabel="final score (0-100)")
     ax.axvline(min_score, color="#c44e52", linestyle="--", label=f"delivery threshold {min_score:g}")
     ax.legend(loc="upper right")
-    ax.set_title(f"{r.score.count} matches, median {r.score.quantiles.get('p50', float('nan')):.1f}")
+    median = r.score.quantiles.get("p50")
+    ax.set_title("no matches" if median is None else f"{r.score.count} matches, median {median:.1f}")
 
 
 def _plot_per_user(fig: Any, r: PopulationReport) -> None:
@@ -82,8 +83,11 @@ def _plot_per_user(fig: Any, r: PopulationReport) -> None:
         ax.set_title(f"{t.tier}: {t.users} users, mean {t.mean:.2f}, max {t.max}")
         ax.set_xlabel("matches on the day")
         ax.set_ylabel("users (log scale)")
-        ax.set_yscale("symlog", linthresh=1)
-        ax.set_ylim(bottom=0)
+        if t.users:
+            ax.set_yscale("symlog", linthresh=1)
+            ax.set_ylim(bottom=0)
+        else:
+            ax.text(0.5, 0.5, "no users in this tier", transform=ax.transAxes, ha="center", va="center")
         ax.legend(loc="upper right")
 
 
@@ -91,8 +95,11 @@ def _plot_lorenz(fig: Any, r: PopulationReport) -> None:
     ax = fig.subplots()
     xs, ys = [p[0] for p in r.lorenz], [p[1] for p in r.lorenz]
     ax.plot([0, 1], [0, 1], color="#999", linestyle=":", label="perfect equality")
-    ax.plot(xs, ys, color="#4c72b0", linewidth=2, label="matches per user")
-    ax.fill_between(xs, ys, xs, color="#4c72b0", alpha=0.15)
+    if r.matches:
+        ax.plot(xs, ys, color="#4c72b0", linewidth=2, label="matches per user")
+        ax.fill_between(xs, ys, xs, color="#4c72b0", alpha=0.15)
+    else:
+        ax.text(0.5, 0.3, "no matches: nothing to distribute", transform=ax.transAxes, ha="center")
     ax.set_xlabel("share of matchable users (fewest matches first)")
     ax.set_ylabel("share of matches received")
     ax.set_xlim(0, 1)

@@ -183,3 +183,22 @@ def test_report_escapes_text_and_embeds_every_plot() -> None:
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count('src="data:image/png;base64,iVBORw0KGgo') == len(PLOTS)  # PNG signature, base64
     assert "http://" not in page and "https://" not in page
+
+
+def test_a_day_without_matches_still_renders_every_plot() -> None:
+    frame = _frame()
+    empty = np.zeros(0, dtype=np.int64)
+    r = evaluate(
+        frame,
+        empty,
+        empty,
+        np.zeros(0),
+        np.zeros(0, dtype=object),
+        with_vector=frame.ids,
+        run=_run(),
+        settings=MatchingSettings(premium_daily_cap=0),
+    )
+    assert r.matches == 0 and r.coverage == 0.0 and r.mutual.share == 1.0 and r.score.count == 0
+    assert r.sources.fallback_share == 0.0 and r.exposure_gini == 0.0
+    page = render_report(r)
+    assert page.count("data:image/png;base64,") == len(PLOTS) and "median nan" not in page
