@@ -100,6 +100,7 @@ def check_image(data: bytes, cfg: PhotoSettings, *, name: str = "upload") -> Che
     kind = fmt if fmt != "WEBP" else "WebP"
     too_many = f"{name}: the image has more than the {cfg.max_pixels:,} pixels allowed"
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "corrupt EXIF data": the metadata is dropped anyway
         # Pillow's own bomb guard: an error, not a warning, for anything past its threshold.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
