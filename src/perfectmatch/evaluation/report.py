@@ -142,14 +142,15 @@ def _plot_ai(fig: Any, r: PopulationReport) -> None:
     left.set_xticks(list(xs), names)
     left.set_ylabel("pairs")
     left.set_title(f"score sources: AI {r.sources.ai_share:.0%}, fallback {r.sources.fallback_share:.0%}")
-    left.legend(loc="upper right")
+    left.legend(loc="best")
     labels = ["requests", "prompt tokens", "completion tokens"]
     values = [r.ai.requests, r.ai.prompt_tokens, r.ai.completion_tokens]
     right.bar(labels, values, color="#937860")
     for x, v in enumerate(values):
         right.text(x, v, f"{v:,}", ha="center", va="bottom")
     if max(values) > 0:
-        right.set_yscale("symlog")
+        right.set_yscale("symlog", linthresh=1)
+        right.set_ylim(0, max(values) * 5)  # room for the value labels above the bars
     else:
         right.set_ylim(0, 1)
     right.set_title(_cost_text(r))
