@@ -28,6 +28,7 @@ CFG = PhotoSettings()
         (b"\x00" * 4096, "not_an_image"),
         (si.truncated_jpeg(), "corrupt"),
         (si.png_header_only(20000, 20000), "too_many_pixels"),  # past Pillow's own bomb threshold
+        (si.png_header_only(10000, 10000), "too_many_pixels"),  # where Pillow only warns
         (si.png_header_only(8000, 6000), "too_many_pixels"),  # under Pillow's, over ours (40 MP)
         (si.png_header_only(120, 4000), "too_small"),
         (si.gif(), "unsupported_type"),
