@@ -41,6 +41,7 @@ CFG = PhotoSettings()
         "zeros",
         "truncated-jpeg",
         "20000x20000-png",
+        "100MP-png",
         "48MP-png",
         "thin-png",
         "gif",
