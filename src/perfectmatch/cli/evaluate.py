@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from perfectmatch.cli import state
 from perfectmatch.cli._output import emit, stdout
+
+WIDTH = 132  # the AUC table needs this much; narrower terminals wrap lines rather than cells
 
 app = typer.Typer(
     help="Evaluate match quality: real speed-dating outcomes, population metrics of a batch run.", no_args_is_help=True
@@ -45,24 +48,25 @@ def speed_dating_cmd(
         f"{report.participants} participants, {report.pairs} dates; base rates {rates}"
     )
     table = Table(title=f"ROC AUC [95% CI], {report.resamples} resamples; precision@{report.k} per participant")
-    table.add_column("score")
+    table.add_column("score", no_wrap=True)
     for label in TARGETS.values():
         table.add_column(f"AUC {label}")
     table.add_column(f"P@{report.k} match")
     for r in report.results:
         table.add_row(r.name, *(str(r.auc[t]) for t in TARGETS), str(r.precision_at_k))
-    stdout.print(table)
+    wide = Console(soft_wrap=True, width=max(stdout.width, WIDTH))
+    wide.print(table)
     shown = [r for r in report.results if r.name != "random"]
     per_wave = Table(title="match AUC per wave")
     per_wave.add_column("wave")
     per_wave.add_column("dates")
     for r in shown:
-        per_wave.add_column(r.name)
+        per_wave.add_column(r.short, justify="right")
     for w in report.waves:
         per_wave.add_row(
             str(w), str(report.pair_counts.get(w, "")), *(f"{r.per_wave[w]['match'].value:.3f}" for r in shown)
         )
-    stdout.print(per_wave)
+    wide.print(per_wave)
     stdout.print(
         f"intervals: {report.ci_method}. Inputs: pre-date sign-up survey only "
         f"({len(report.inputs)} columns). {report.seconds:.1f} s."
