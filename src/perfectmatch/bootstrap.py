@@ -210,8 +210,8 @@ def build_app(settings: Settings | None = None, **overrides: Any) -> App:
     settings
         Configuration; ``Settings()`` reads ``PERFECTMATCH_*`` variables.
     **overrides
-        Replace a wired part: ``engine``, ``clock``, ``cache``, ``rng``, ``analyzer``, ``embedder`` or
-        ``notifier`` (the last three are otherwise built on first use).
+        Replace a wired part: ``engine``, ``clock``, ``cache``, ``rng``, ``analyzer``, ``embedder``,
+        ``notifier``, ``blob_store`` or ``face_detector`` (the last five are otherwise built on first use).
 
     Raises
     ------
