@@ -164,6 +164,9 @@ class AccountSettings(BaseModel):
         default=None, description="HMAC key (>= 32 chars) for verification tokens and throttle keys; required"
     )
     verify_token_ttl_s: float = Field(default=24 * 3600.0, gt=0, description="verification token lifetime")
+    resend_interval_s: float = Field(
+        default=60.0, ge=0, description="shortest time between two verification emails to one account"
+    )
     min_password_length: int = Field(default=10, ge=8, le=64, description="shortest password accepted")
     max_login_failures: int = Field(default=5, ge=1, description="failed logins in the window that lock the email")
     failure_window_s: float = Field(default=900.0, gt=0, description="window in which failed logins are counted")

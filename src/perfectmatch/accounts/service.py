@@ -109,6 +109,7 @@ class AccountService:
         *,
         secret: str | None,
         token_ttl: timedelta = timedelta(hours=24),
+        resend_interval: timedelta = timedelta(seconds=60),
         policy: ThrottlePolicy | None = None,
         min_password_length: int = 10,
         hasher: Hasher | None = None,
@@ -121,6 +122,7 @@ class AccountService:
         self.notifier = notifier
         self._secret = secret
         self.token_ttl = token_ttl
+        self.resend_interval = resend_interval
         self.policy = policy or ThrottlePolicy()
         self.min_password_length = min_password_length
         self.hasher = hasher or Hasher()
@@ -199,14 +201,18 @@ class AccountService:
     def resend_verification(self, email: str) -> Verification | None:
         """A new token for an unverified password account (older ones stop working), emailed.
 
-        Returns ``None`` — and sends nothing — when no unverified account has this address, so the
-        answer a caller shows should not reveal which case it was.
+        Returns ``None`` — and sends nothing — when no unverified account has this address, or when
+        its last token is younger than ``resend_interval`` (no email bombing); the answer a caller
+        shows should not reveal which case it was.
         """
         address = normalize_email(email)
         now = self.clock.now()
         with self._tx() as store:
             cred = store.credentials_by_email(address)
             if cred is None or cred.verified_at is not None or store.user_status(cred.user_id) != UserStatus.ACTIVE:
+                return None
+            last = store.latest_token_at(cred.user_id)
+            if last is not None and now - last < self.resend_interval:
                 return None
             token, expires = self._new_token(store, cred.user_id, now)
         return Verification(cred.user_id, expires, self._send(cred.user_id, token, expires), token)

@@ -65,6 +65,10 @@ class AccountStore(Protocol):
 
     def token(self, token_hash: str) -> TokenRecord | None: ...
 
+    def latest_token_at(self, user_id: UserId) -> datetime | None:
+        """When the user's newest verification token was issued (``None``: never)."""
+        ...
+
     def use_token(self, token_id: int, at: datetime) -> bool:
         """Mark an unused, unrevoked token used; ``False`` if another request got there first."""
         ...

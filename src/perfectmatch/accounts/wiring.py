@@ -39,6 +39,7 @@ def install(
         app.notifier,
         secret=secret,
         token_ttl=timedelta(seconds=cfg.verify_token_ttl_s),
+        resend_interval=timedelta(seconds=cfg.resend_interval_s),
         min_password_length=cfg.min_password_length,
         policy=ThrottlePolicy(
             cfg.max_login_failures, timedelta(seconds=cfg.failure_window_s), timedelta(seconds=cfg.lockout_s)

@@ -20,6 +20,7 @@ PASSWORD = "violet-harbour-42"
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERFECTMATCH_ACCOUNTS__TOKEN_SECRET", SECRET)
     monkeypatch.setenv("PERFECTMATCH_CACHE__BACKEND", "none")
+    monkeypatch.setenv("PERFECTMATCH_ACCOUNTS__RESEND_INTERVAL_S", "0")  # the CLI runs on the wall clock
 
 
 def test_register_verify_login_resend(db_url: str, env: None) -> None:

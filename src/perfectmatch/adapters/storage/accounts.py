@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from perfectmatch.accounts.store import Credentials, TokenRecord
@@ -101,6 +101,10 @@ class SqlAlchemyAccountStore:
             if row is None
             else TokenRecord(row.id, row.user_id, row.created_at, row.expires_at, row.used_at, row.revoked_at)
         )
+
+    def latest_token_at(self, user_id: UserId) -> datetime | None:
+        t = s.email_tokens.c
+        return self.conn.execute(select(func.max(t.created_at)).where(t.user_id == user_id)).scalar()
 
     def use_token(self, token_id: int, at: datetime) -> bool:
         t = s.email_tokens.c
