@@ -162,6 +162,8 @@ class BatchStore(Protocol):
 
     def mark_delivered(self, ids: list[str], now: datetime) -> None: ...
 
+    def delivered_since(self, user_ids: list[int], since: datetime) -> dict[int, list[datetime]]: ...
+
 
 class UnitOfWork(Protocol):
     """A transaction over every repository: rolls back on exit unless ``commit()`` was called."""

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from perfectmatch.errors import NotFound
+from perfectmatch.errors import NotFound, PerfectMatchError
 from perfectmatch.models import Channels, Notification, NotificationPreferences, NotificationType, Priority, UserId
 from perfectmatch.ports import Clock, Notifier, UnitOfWork
 from perfectmatch.social.delivery import RetryPolicy, send_with_retry
@@ -69,6 +69,14 @@ class Outcome:
     status: str
     deliver_after: datetime | None = None
     into: str | None = None
+
+
+def _limit_wait(delivered_at: list[datetime], limit: int, now: datetime) -> datetime | None:
+    """When another notification may go out, if ``limit`` were delivered in the closed hour to ``now``."""
+    recent = sorted(t for t in delivered_at if t >= now - HOUR)
+    if len(recent) < limit:
+        return None
+    return recent[len(recent) - limit] + HOUR + timedelta(seconds=1)
 
 
 def _with(note: Notification, **changes: Any) -> Notification:
@@ -195,8 +203,10 @@ class NotificationService:
 
         Idempotent and resumable: a delivered note is skipped, a deferred one is left to ``flush``,
         a suppressed one is removed, and delivered ids are marked in chunks of ``chunk`` (a crash
-        re-sends at most the unmarked tail: at least once, like every channel). Returns the count
-        of each outcome (``delivered``, ``deferred``, ``suppressed``, ``waiting``, ``duplicate``).
+        re-sends at most the unmarked tail: at least once, like every channel). Preferences and
+        recent deliveries are read set-based up front, so a note costs a send, not a transaction.
+        Returns the count of each outcome (``delivered``, ``deferred``, ``suppressed``, ``waiting``,
+        ``duplicate``).
         """
         now = self.clock.now()
         tally: Counter[str] = Counter()
@@ -204,6 +214,7 @@ class NotificationService:
         with self._uow() as uow:
             prefs = {p.user_id: p for lo in range(0, len(users), 5000)
                      for p in uow.notification_prefs.find_many(users[lo : lo + 5000])}
+            recent = uow.batch.delivered_since(users, now - HOUR)
         delivered: list[str] = []
 
         def mark(ids: list[str]) -> None:
@@ -217,7 +228,7 @@ class NotificationService:
                 if note.delivered or DEFER in note.content:
                     tally["duplicate" if note.delivered else "waiting"] += 1
                     continue
-                status = self._deliver_one(note, prefs.get(note.user_id), now)
+                status = self._deliver_one(note, prefs.get(note.user_id), recent.get(note.user_id, []), now)
                 tally[status] += 1
                 if status == "delivered":
                     delivered.append(note.id)
@@ -227,38 +238,51 @@ class NotificationService:
             mark(delivered[len(delivered) - len(delivered) % chunk :])
         return dict(tally)
 
-    def _deliver_one(self, note: Notification, prefs: NotificationPreferences | None, now: datetime) -> str:
+    def _send_fast(self, note: Notification) -> None:
+        """One plain attempt (no retry machinery on the common path), then the policy's remaining attempts."""
+        try:
+            self.notifier.send(note)
+            return
+        except PerfectMatchError:
+            raise
+        except Exception as exc:
+            if self.policy.attempts <= 1:
+                raise DeliveryFailed(f"notification {note.id} to user {note.user_id} failed after 1 attempt: {exc}",
+                                     attempts=1) from exc
+        self.policy.sleep(self.policy.waits()[0])
+        send_with_retry(self.notifier, note, replace(self.policy, attempts=self.policy.attempts - 1))
+
+    def _deliver_one(self, note: Notification, prefs: NotificationPreferences | None, recent: list[datetime],
+                     now: datetime) -> str:
         prefs = prefs or NotificationPreferences(user_id=note.user_id)
         ch = Channels(push=note.channels.push and prefs.channels.push,
                       in_app=note.channels.in_app and prefs.channels.in_app,
                       email=note.channels.email and prefs.channels.email)
-        if not prefs.allows(note.type) or not (ch.push or ch.in_app or ch.email):
+        kept: Notification | None = note
+        if prefs.allows(note.type) and (ch.push or ch.in_app or ch.email) and (
+                LIKERS in note.content or any(k in note.content for k in OTHER_USER_KEYS)):
+            with self._uow() as uow:
+                kept = self._without_blocked(uow, note)
+        if kept is None or not prefs.allows(note.type) or not (ch.push or ch.in_app or ch.email):
             with self._uow() as uow:
                 uow.notifications.delete(note.id)
                 uow.commit()
             self._count(note.channels, "suppressed")
             return "suppressed"
-        with self._uow() as uow:
-            kept = self._without_blocked(uow, note)
-            wait = None if kept is None else (
-                quiet_until(prefs, now) or self._rate_wait(uow, note.user_id, prefs.max_per_hour, now))
-            if kept is None:
-                uow.notifications.delete(note.id)
-            elif wait is not None or ch.in_app != note.channels.in_app:
-                content = {**kept.content, DEFER: wait.isoformat()} if wait is not None else kept.content
-                uow.notifications.add(_with(kept, channels=Channels(push=note.channels.push, in_app=ch.in_app,
-                                                                    email=note.channels.email), content=content))
-            uow.commit()
-        if kept is None:
-            self._count(ch, "suppressed")
-            return "suppressed"
+        wait = quiet_until(prefs, now) or _limit_wait(recent, prefs.max_per_hour, now)
+        if wait is not None or kept != note or ch.in_app != note.channels.in_app:
+            content = {**kept.content, DEFER: wait.isoformat()} if wait is not None else kept.content
+            stored = _with(kept, content=content,
+                           channels=Channels(push=note.channels.push, in_app=ch.in_app, email=note.channels.email))
+            with self._uow() as uow:
+                uow.notifications.add(stored)
+                uow.commit()
         if wait is not None:
             self._count(ch, "deferred")
             return "deferred"
         if ch.push or ch.email:
             try:
-                send_with_retry(self.notifier, _with(kept, channels=ch, content=public_content(kept.content)),
-                                self.policy)
+                self._send_fast(_with(kept, channels=ch, content=public_content(kept.content)))
             except DeliveryFailed:
                 retry_at = now + timedelta(seconds=self.policy.max_s)
                 with self._uow() as uow:
@@ -318,11 +342,9 @@ class NotificationService:
 
     def _rate_wait(self, uow: Any, user_id: UserId, limit: int, now: datetime) -> datetime | None:
         """When the user may get another notification, if ``limit`` were hit in the closed hour to ``now``."""
-        recent = sorted(n.delivered_at for n in uow.notifications.where(user_id=user_id, delivered=True)
-                        if n.delivered_at is not None and n.delivered_at >= now - HOUR)
-        if len(recent) < limit:
-            return None
-        return recent[len(recent) - limit] + HOUR + timedelta(seconds=1)
+        recent = [n.delivered_at for n in uow.notifications.where(user_id=user_id, delivered=True)
+                  if n.delivered_at is not None]
+        return _limit_wait(recent, limit, now)
 
     @staticmethod
     def _without_blocked(uow: Any, note: Notification) -> Notification | None:

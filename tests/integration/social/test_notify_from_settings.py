@@ -158,3 +158,35 @@ def test_fcm_channel_from_settings(tmp_path: Path) -> None:
 def test_smtp_password_is_a_secret() -> None:
     cfg = NotifySettings(smtp_host="mail.test", smtp_password="hunter2-long")  # type: ignore[arg-type]
     assert "hunter2" not in repr(cfg) and "hunter2" not in str(cfg.model_dump())
+
+
+def test_batch_send_failures_are_deferred_then_flushed_once(db_url: str) -> None:
+    from perfectmatch.adapters.notify.basic import RecordingNotifier
+
+    clock = FakeClock(NOW)
+    settings = Settings(
+        _env_file=None,
+        db_url=db_url,
+        cache={"backend": "none"},
+        seed=3,
+        matching={"ai_stage": False, "min_compatibility": 0.0},
+    )
+    broken = RecordingNotifier(fail_after=3)
+    app = build_app(settings, clock=clock, cache=MemoryCache(clock), notifier=broken)
+    install(app, policy=RetryPolicy(attempts=2, base_s=0.01, sleep=lambda s: None))
+    simulate_and_store(app.uow, 200, 5, today=DAY)
+    report = run_daily_batch(app, day=DAY)
+    users = report.counts["notifications"]
+    assert report.counts["notifications_sent"] == 3 and report.counts["notifications_deferred"] == users - 3
+    with app.uow as uow:
+        failed = [n for n in uow.notifications.where(type="new_match") if not n.delivered]
+    assert len(failed) == users - 3 and all(n.content["_failures"] == 1 for n in failed)
+    working = RecordingNotifier()
+    app.notification_service.notifier = working
+    clock.advance(60)
+    assert [o.status for o in app.notification_service.flush()] == ["delivered"] * (users - 3)
+    assert sorted(n.id for n in broken.sent + working.sent) == sorted(
+        f"batch:{DAY.isoformat()}:{u}" for u in {n.user_id for n in broken.sent + working.sent}
+    )
+    assert len(broken.sent) + len(working.sent) == users
+    app.close()

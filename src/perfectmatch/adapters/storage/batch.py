@@ -165,6 +165,17 @@ class SqlBatchStore:
         ).mappings()
         return [NOTIFICATIONS.from_row(r) for r in rows]
 
+    def delivered_since(self, user_ids: list[int], since: datetime) -> dict[int, list[datetime]]:
+        """Delivery times at or after ``since`` of each listed user's notifications (for hourly limits)."""
+        n = s.notifications
+        out: dict[int, list[datetime]] = {}
+        for lo in range(0, len(user_ids), CHUNK):
+            rows = self._conn.execute(select(n.c.user_id, n.c.delivered_at).where(
+                n.c.user_id.in_(user_ids[lo : lo + CHUNK]), n.c.delivered.is_(True), n.c.delivered_at >= since))
+            for uid, at in rows:
+                out.setdefault(int(uid), []).append(at)
+        return out
+
     def mark_delivered(self, ids: list[str], now: datetime) -> None:
         n = s.notifications
         for lo in range(0, len(ids), CHUNK):
