@@ -38,6 +38,7 @@ from perfectmatch.batch_stages import (
     store_stage,
     vectors_stage,
 )
+from perfectmatch.ops import tracing
 from perfectmatch.ports import NO_PROGRESS, Progress
 
 StageHook = Callable[[str], None]
@@ -127,12 +128,17 @@ def run_daily_batch(
     ctx = BatchContext(app=app, day=day, owner=owner, mode=mode, done=dict(run["stages"]), progress=progress,
                        engine=engine, dask=dask)
     seconds: dict[str, float] = {name: float(info.get("seconds", 0.0)) for name, info in ctx.done.items()}
+    tracer = tracing.batch_tracer(app)  # None unless PERFECTMATCH_TRACING and opentelemetry are there
     for name, stage in zip(STAGES, (load_stage, vectors_stage, candidates_stage, analyze_stage, store_stage,
                                     cache_stage, notify_stage), strict=True):
         if "store" in ctx.done and STAGES.index(name) < STAGES.index("store"):
             continue  # the offers are stored: what led to them must not be recomputed (or re-billed)
         t0 = time.perf_counter()
-        info = stage(ctx)
+        with tracing.span(tracer, f"perfectmatch.batch.{name}", **{
+                "perfectmatch.run_id": owner, "perfectmatch.batch.day": day.isoformat(),
+                "perfectmatch.batch.mode": mode, "perfectmatch.batch.stage": name}) as current:
+            info = stage(ctx)
+            tracing.record(current, info, skipped=name in ctx.done and info is None)
         if name in ctx.done and info is None:
             continue  # completed by an earlier attempt and nothing had to be redone
         seconds[name] = round(time.perf_counter() - t0 + seconds.get(name, 0.0), 3)

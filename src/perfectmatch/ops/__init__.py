@@ -10,6 +10,9 @@ An edge package (like ``adapters`` and ``cli``): it may use SQLAlchemy, httpx an
 * ``audit``        ``audit(app_or_conn, kind, user_id, detail)``, ``audit_events(...)``: security events
 * ``containment``  ``suspend_user(app, id, reason=)``, ``reinstate_user(app, id)``
 * ``support``      ``show_user(app, id)``, ``export_user(app, id, out)``, ``erase_user(app, id)``
+* ``tracing``      optional OpenTelemetry span per batch stage (``PERFECTMATCH_TRACING``, extra ``otel``)
+
+Read-only mode lives at the storage edge (``adapters.storage.readonly``): ``perfectmatch read-only on|off``.
 """
 
 from perfectmatch.ops.health import Check, HealthReport, check_health, check_settings
