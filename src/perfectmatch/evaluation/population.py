@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from perfectmatch.batch_stages import STAGES
 from perfectmatch.errors import InvalidInputError, NotFound
-from perfectmatch.frame import TIERS, PopulationFrame, day_number
+from perfectmatch.frame import TIERS, PopulationFrame, day_number, pair_keys
 from perfectmatch.matching import prefilter
 from perfectmatch.matching.distribution import gini
 from perfectmatch.models import ScoreSource, Tier
@@ -77,7 +77,8 @@ class Violation(BaseModel):
 
 
 class MutualCheck(BaseModel):
-    """Whether every delivered pair passes both users' preferences (gender, age, goal, distance).
+    """Whether every delivered pair passes both users' preferences (gender, age, goal, distance, and no
+    block between them that existed before the run started).
 
     Distance is checked against each user's radius as widened by the batch's radius expansion at
     most (``min_pool > 0``: up to ``MAX_EXPANSION_FACTOR`` times, never beyond ``max_radius_km``
@@ -243,6 +244,20 @@ def _match_columns(conn: Any, day: date) -> tuple[np.ndarray, np.ndarray, np.nda
     )
 
 
+def _blocked_before(conn: Any, started_at: Any) -> np.ndarray:
+    """Sorted ``frame.pair_keys`` of the blocks that existed when the run started (never to be paired)."""
+    from sqlalchemy import select
+
+    from perfectmatch.adapters.storage import schema as s
+
+    b = s.blocks
+    rows = conn.execute(select(b.c.blocker, b.c.blocked).where(b.c.created_at < started_at)).all()
+    if not rows:
+        return np.zeros(0, np.int64)
+    arr = np.asarray(rows, dtype=np.int64)
+    return np.unique(pair_keys(arr[:, 0], arr[:, 1]))
+
+
 def _vector_user_ids(conn: Any) -> np.ndarray:
     from sqlalchemy import select
 
@@ -270,7 +285,8 @@ def evaluate_run(app: Any, run_id: str | date | None = None) -> PopulationReport
         frame = uow.population.load()
         a_ids, b_ids, score, source = _match_columns(uow.connection, day)
         with_vector = _vector_user_ids(uow.connection)
-    return evaluate(frame, a_ids, b_ids, score, source, with_vector=with_vector, run=run, settings=cfg)
+        blocked = _blocked_before(uow.connection, run["started_at"])
+    return evaluate(frame, a_ids, b_ids, score, source, with_vector=with_vector, run=run, settings=cfg, blocked=blocked)
 
 
 def evaluate(
@@ -283,8 +299,10 @@ def evaluate(
     with_vector: np.ndarray,
     run: dict[str, Any],
     settings: Any,
+    blocked: np.ndarray | None = None,
 ) -> PopulationReport:
-    """The report from loaded columns (``evaluate_run`` without storage; ``settings`` is ``MatchingSettings``)."""
+    """The report from loaded columns (``evaluate_run`` without storage; ``settings`` is ``MatchingSettings``;
+    ``blocked``: ``frame.pair_keys`` of user pairs blocked before the run started)."""
     day: date = run["day"]
     summary: dict[str, Any] = dict(run.get("summary") or {})
     stages: dict[str, dict[str, Any]] = dict(run.get("stages") or {})
@@ -340,7 +358,9 @@ def evaluate(
     dist = prefilter.haversine_km(frame.lat[ia], frame.lon[ia], frame.lat[ib], frame.lon[ib])
     ages = frame.ages_on(day).astype(np.int64)
     age_gap = np.abs(ages[ia] - ages[ib])
-    mutual = _mutual_check(frame, day, ia, ib, settings, unresolved=a_ids[~resolved], unresolved_b=b_ids[~resolved])
+    mutual = _mutual_check(
+        frame, day, ia, ib, settings, blocked=blocked, unresolved=a_ids[~resolved], unresolved_b=b_ids[~resolved]
+    )
 
     new = (day_number(day) * prefilter.DAY_S - frame.created_at) < settings.new_user_days * prefilter.DAY_S
     new_pool, old_pool = pool & new, pool & ~new
@@ -418,16 +438,20 @@ def _mutual_check(
     ib: np.ndarray,
     settings: Any,
     *,
+    blocked: np.ndarray | None,
     unresolved: np.ndarray,
     unresolved_b: np.ndarray,
 ) -> MutualCheck:
-    """Every delivered pair through ``prefilter.mutual_mask`` (activity and exclusions aside: those
-    describe the day, not the two people), with the radius the batch may have widened to."""
+    """Every delivered pair through ``prefilter.mutual_mask`` with the radius the batch may have widened
+    to and the blocks that existed before the run (activity is left aside: it describes the day, not
+    the two people, and may have changed since)."""
     own = frame.radius_km
     allowed = own
     if settings.min_pool > 0:
         allowed = np.minimum(own * MAX_EXPANSION_FACTOR, np.maximum(own, settings.max_radius_km))
-    rules = prefilter.build_rules(frame, day=day, radius_km=allowed, window_days=settings.active_window_days)
+    rules = prefilter.build_rules(
+        frame, day=day, radius_km=allowed, excluded=blocked, window_days=settings.active_window_days
+    )
     rules = replace(rules, active=np.ones(len(frame), dtype=bool))
     ok = prefilter.mutual_mask(frame, rules, ia, ib) if ia.size else np.zeros(0, bool)
     strict = prefilter.mutual_mask(frame, rules.with_radius(own), ia, ib) if ia.size else np.zeros(0, bool)
@@ -467,5 +491,6 @@ def _failed_checks(frame: PopulationFrame, rules: prefilter.PairRules, i: np.nda
         ),
         "goal": ~prefilter.GOAL_COMPATIBLE[frame.goal[i], frame.goal[j]],
         "distance": ~prefilter.within_radii(rules, i, j),
+        "blocked": prefilter.is_excluded(rules.excluded, frame.ids[i], frame.ids[j]),
     }
     return [[name for name, failed in checks.items() if failed[k]] for k in range(i.size)]

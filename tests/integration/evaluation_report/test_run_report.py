@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from perfectmatch.config import Settings
 from perfectmatch.errors import NotFound
 from perfectmatch.evaluation.population import evaluate_run
 from perfectmatch.evaluation.report import PLOTS
+from perfectmatch.models import Block
 from perfectmatch.pipeline import run_daily_batch
 from perfectmatch.populations.store import simulate_and_store
 
@@ -98,6 +99,24 @@ def test_every_delivered_pair_holds_both_ways_and_counts_agree(db_url: str) -> N
     assert r.score.quantiles["p0"] >= 70.0
     assert sum(r.distance_km.counts) == r.matches
     assert set(r.stage_seconds) == {"load", "vectors", "candidates", "analysis", "store", "cache", "notify"}
+
+
+def test_a_block_older_than_the_run_breaks_the_pair_and_a_later_one_does_not(db_url: str) -> None:
+    app = simulate_and_run(db_url, 800)
+    try:
+        with app.uow as uow:
+            first, second = sorted((m.user_a, m.user_b) for m in uow.batch.matches_on(DAY))[:2]
+            uow.blocks.add(Block(blocker=first[1], blocked=first[0], created_at=NOW + timedelta(hours=1)))
+            uow.commit()
+        assert evaluate_run(app).mutual.share == 1.0  # blocked after the batch: not the batch's fault
+        with app.uow as uow:
+            uow.blocks.add(Block(blocker=second[0], blocked=second[1], created_at=NOW - timedelta(days=1)))
+            uow.commit()
+        r = evaluate_run(app)
+    finally:
+        app.close()
+    assert r.mutual.violation_count == 1 and r.mutual.holding == r.matches - 1
+    assert [(v.user_a, v.user_b, v.failed) for v in r.mutual.violations] == [(*second, ["blocked"])]
 
 
 def test_cli_json_and_unknown_runs(batch_db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from perfectmatch.config import MatchingSettings
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.evaluation.population import describe, evaluate, lorenz_curve, parse_run_id
 from perfectmatch.evaluation.report import PLOTS, render_report
-from perfectmatch.frame import GENDERS, GOALS, TIERS, PopulationFrame, day_number
+from perfectmatch.frame import GENDERS, GOALS, TIERS, PopulationFrame, day_number, pair_keys
 from perfectmatch.matching.distribution import gini
 from perfectmatch.models import Gender, RelationshipGoal, Tier
 
@@ -202,3 +202,17 @@ def test_a_day_without_matches_still_renders_every_plot() -> None:
     assert r.sources.fallback_share == 0.0 and r.exposure_gini == 0.0
     page = render_report(r)
     assert page.count("data:image/png;base64,") == len(PLOTS) and "median nan" not in page
+
+
+def test_a_block_from_before_the_run_is_a_violation() -> None:
+    frame = _frame()
+    args = (frame, np.array([10, 12]), np.array([11, 13]), np.array([80.0, 81.0]), np.array(["llm"] * 2, dtype=object))
+    r = evaluate(
+        *args,
+        with_vector=frame.ids,
+        run=_run(),
+        settings=MatchingSettings(),
+        blocked=pair_keys(np.array([13]), np.array([12])),
+    )
+    assert r.mutual.share == 0.5 and [v.failed for v in r.mutual.violations] == [["blocked"]]
+    assert (r.mutual.violations[0].user_a, r.mutual.violations[0].user_b) == (12, 13)
