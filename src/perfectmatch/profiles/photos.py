@@ -55,19 +55,11 @@ def _photo(user_id: int, row: dict[str, Any]) -> Photo:
 
 def _check_user(conn: Any, user_id: int, *, writing: bool, lock: bool = True) -> None:
     """``UnknownUser`` for an unknown id; when ``writing``, ``InactiveUser`` unless active (row locked)."""
-    status = rows.lock_user(conn, user_id) if writing and lock else _status(conn, user_id)
+    status = rows.lock_user(conn, user_id) if writing and lock else rows.status_of(conn, user_id)
     if status is None:
         raise UnknownUser(user_id)
     if writing and status != UserStatus.ACTIVE.value:
         raise InactiveUser(user_id, status)
-
-
-def _status(conn: Any, user_id: int) -> str | None:
-    from sqlalchemy import select
-
-    from perfectmatch.adapters.storage import schema as s
-
-    return conn.execute(select(s.users.c.status).where(s.users.c.id == user_id)).scalar_one_or_none()
 
 
 def add_photo(app: Any, user_id: int, data: bytes, *, name: str = "upload") -> Photo:

@@ -23,6 +23,11 @@ COLUMNS = (
 )
 
 
+def status_of(conn: Connection, user_id: int) -> str | None:
+    """The user's status, or ``None`` for an unknown id."""
+    return conn.execute(select(s.users.c.status).where(s.users.c.id == user_id)).scalar_one_or_none()
+
+
 def lock_user(conn: Connection, user_id: int) -> str | None:
     """The user's status, with the user's row locked until the transaction ends, so concurrent
     uploads of one user count photos in turn (``FOR UPDATE`` on PostgreSQL; on SQLite a no-op
@@ -31,7 +36,7 @@ def lock_user(conn: Connection, user_id: int) -> str | None:
         stmt = select(s.users.c.status).where(s.users.c.id == user_id).with_for_update()
         return conn.execute(stmt).scalar_one_or_none()
     conn.execute(update(s.users).where(s.users.c.id == user_id).values(status=s.users.c.status))
-    return conn.execute(select(s.users.c.status).where(s.users.c.id == user_id)).scalar_one_or_none()
+    return status_of(conn, user_id)
 
 
 def photos_of(conn: Connection, user_id: int) -> list[dict[str, Any]]:
