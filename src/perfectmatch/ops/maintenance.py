@@ -5,8 +5,9 @@ connection), a table-size report and the indexes never scanned since statistics 
 (``pg_stat_user_indexes.idx_scan = 0``; primary keys and unique indexes are listed apart because
 they enforce constraints even when never used for lookups). SQLite gets ``ANALYZE``, ``VACUUM`` and
 ``PRAGMA integrity_check``. On both, in-app notifications (the ``notifications`` table is the in-app
-inbox) older than the retention period, taken from the clock port, are deleted, and expired entries
-of a diskcache directory are evicted (Redis expires keys itself).
+inbox) older than the retention period, taken from the clock port, are deleted, as are login-throttle
+rows that no longer count and verification tokens finished for as long, and expired entries of a
+diskcache directory are evicted (Redis expires keys itself).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, text
 
+from perfectmatch.adapters.storage.accounts import purge_account_state
 from perfectmatch.adapters.storage.schema import metadata, notifications
 from perfectmatch.errors import StorageError
 
@@ -119,6 +121,10 @@ def maintain(app: Any, *, retention_days: int = RETENTION_DAYS) -> MaintenanceRe
     now = app.clock.now()
     report.purged["notifications"] = purge_notifications(engine, now, retention_days)
     report.actions.append(f"deleted notifications older than {retention_days} days")
+    with engine.begin() as conn:
+        window = timedelta(seconds=app.settings.accounts.failure_window_s)
+        report.purged.update(purge_account_state(conn, now, stale_after=window, token_days=retention_days))
+    report.actions.append(f"deleted stale login-throttle rows and verification tokens done for {retention_days} days")
     what, n = purge_cache(app.settings.cache)
     report.purged["cache_entries"] = n
     report.actions.append(what)

@@ -40,7 +40,7 @@ def test_maintain_purges_and_reports(db_url: str, tmp_path: Path) -> None:
                                                    created_at=NOW - timedelta(days=age)))
             uow.commit()
         report = maintain(app)
-        assert report.purged == {"notifications": 2, "cache_entries": 1}
+        assert report.purged == {"notifications": 2, "cache_entries": 1, "login_throttle": 0, "email_tokens": 0}
         with app.uow as uow:
             assert sorted(n.id for n in uow.notifications.where(user_id=int(uid))) == ["n2", "n3"]
         assert report.rows["users"] == 20 and report.rows["notifications"] == 2
@@ -54,7 +54,8 @@ def test_maintain_purges_and_reports(db_url: str, tmp_path: Path) -> None:
             assert report.actions[-3:] == ["ANALYZE", "VACUUM", "PRAGMA integrity_check"]
             assert report.integrity == "ok"
             assert report.table_bytes["(database file)"] > 0
-        assert maintain(app).purged == {"notifications": 0, "cache_entries": 0}  # idempotent
+        assert maintain(app).purged == {  # idempotent
+            "notifications": 0, "cache_entries": 0, "login_throttle": 0, "email_tokens": 0}
     finally:
         app.close()
     still = DiskCache(cache_dir)
@@ -67,5 +68,5 @@ def test_maintain_cli_json(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     res = CliRunner().invoke(cli_app, ["--db", db_url, "db", "maintain", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert data["purged"] == {"notifications": 0, "cache_entries": 0}
+    assert data["purged"] == {"notifications": 0, "cache_entries": 0, "login_throttle": 0, "email_tokens": 0}
     assert data["backend"] in ("sqlite", "postgresql")

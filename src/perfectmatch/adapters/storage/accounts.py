@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from perfectmatch.accounts.store import Credentials, TokenRecord
@@ -198,3 +198,22 @@ def erase_account(conn: Connection, user_id: UserId, login_key: Callable[[str], 
     ):
         done[name] = int(conn.execute(delete(table).where(table.c.user_id == user_id)).rowcount or 0)
     return done
+
+
+def purge_account_state(
+    conn: Connection, now: datetime, *, stale_after: timedelta, token_days: int = 30
+) -> dict[str, int]:
+    """Delete throttle rows that no longer count or lock (older than ``stale_after``, the failure window)
+    and verification tokens that were used, superseded or expired and are older than ``token_days``."""
+    lt, t = s.login_throttle.c, s.email_tokens.c
+    throttle = delete(s.login_throttle).where(
+        lt.window_start < now - stale_after, or_(lt.locked_until.is_(None), lt.locked_until <= now)
+    )
+    tokens = delete(s.email_tokens).where(
+        t.created_at < now - timedelta(days=token_days),
+        or_(t.used_at.is_not(None), t.revoked_at.is_not(None), t.expires_at <= now),
+    )
+    return {
+        "login_throttle": int(conn.execute(throttle).rowcount or 0),
+        "email_tokens": int(conn.execute(tokens).rowcount or 0),
+    }
