@@ -15,7 +15,7 @@ from rich.table import Table
 from perfectmatch.cli import state
 from perfectmatch.cli._output import emit, stdout
 
-WIDTH = 132  # the AUC table needs this much; narrower terminals wrap lines rather than cells
+WIDTH = 156  # the AUC table needs this much; narrower terminals wrap lines rather than cells
 
 app = typer.Typer(
     help="Evaluate match quality: real speed-dating outcomes, population metrics of a batch run.", no_args_is_help=True
@@ -51,9 +51,10 @@ def speed_dating_cmd(
     table.add_column("score", no_wrap=True)
     for label in TARGETS.values():
         table.add_column(f"AUC {label}")
+    table.add_column("AUC match within waves")
     table.add_column(f"P@{report.k} match")
     for r in report.results:
-        table.add_row(r.name, *(str(r.auc[t]) for t in TARGETS), str(r.precision_at_k))
+        table.add_row(r.name, *(str(r.auc[t]) for t in TARGETS), str(r.within_waves["match"]), str(r.precision_at_k))
     wide = Console(soft_wrap=True, width=max(stdout.width, WIDTH))
     wide.print(table)
     shown = [r for r in report.results if r.name != "random"]

@@ -51,30 +51,37 @@ def weighted_auc(score: np.ndarray, label: np.ndarray, weights: np.ndarray | Non
     np.ndarray
         ``()`` or ``(B,)`` AUC values; ``nan`` where a weighting has no positive or no negative.
     """
+    num, den = auc_parts(score, label, weights)
+    auc = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+    return auc[0] if np.ndim(weights) != 2 else auc
+
+
+def auc_parts(score: np.ndarray, label: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(num, den)`` of the weighted Mann-Whitney AUC, each ``(B,)`` (``(1,)`` for 1-d or no weights).
+
+    ``num`` is the weight of (positive, negative) pairs ranked correctly (ties one half), ``den`` the
+    weight of all such pairs; summing both over strata gives the AUC within strata.
+    """
     score = np.asarray(score, dtype=np.float64)
     label = np.asarray(label)
     if score.shape != label.shape or score.ndim != 1:
         raise InvalidInputError(f"scores {score.shape} and labels {label.shape} must be matching 1-d arrays")
     if np.isnan(score).any():
         raise InvalidInputError("scores contain NaN")
-    w = np.ones_like(score) if weights is None else np.asarray(weights, dtype=np.float64)
-    single = w.ndim == 1
-    w = np.atleast_2d(w)
+    w = np.atleast_2d(np.ones_like(score) if weights is None else np.asarray(weights, dtype=np.float64))
     if w.shape[1] != score.size:
         raise InvalidInputError(f"weights cover {w.shape[1]} items, scores {score.size}")
+    if score.size == 0:
+        return np.zeros(w.shape[0]), np.zeros(w.shape[0])
     order = np.argsort(score, kind="stable")
     s = score[order]
     pos = (label[order] == 1).astype(np.float64)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if s.size else np.zeros(0, np.int64)
-    wp = w[:, order] * pos
-    wn = w[:, order] * (1.0 - pos)
-    gp = np.add.reduceat(wp, starts, axis=1) if s.size else wp
-    gn = np.add.reduceat(wn, starts, axis=1) if s.size else wn
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    ws = w[:, order]
+    gp = np.add.reduceat(ws * pos, starts, axis=1)
+    gn = np.add.reduceat(ws * (1.0 - pos), starts, axis=1)
     below = np.cumsum(gn, axis=1) - gn  # negative weight strictly below each tie group
-    num = (gp * (below + 0.5 * gn)).sum(axis=1)
-    den = gp.sum(axis=1) * gn.sum(axis=1)
-    auc = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
-    return auc[0] if single else auc
+    return (gp * (below + 0.5 * gn)).sum(axis=1), gp.sum(axis=1) * gn.sum(axis=1)
 
 
 def pigeonhole_weights(
@@ -100,16 +107,20 @@ def pigeonhole_weights(
 
 def auc_with_ci(score: np.ndarray, label: np.ndarray, weights: np.ndarray, *, level: float = 0.95) -> Estimate:
     """AUC on all items plus the percentile interval over the bootstrap ``weights`` ``(B, m)``."""
-    point = float(weighted_auc(score, label))
-    if weights.shape[0] == 0:
-        return Estimate(point, float("nan"), float("nan"))
-    boot = weighted_auc(score, label, weights)
-    boot = boot[~np.isnan(boot)]
-    if boot.size == 0:
-        return Estimate(point, float("nan"), float("nan"))
+    return estimate(auc_parts(score, label), auc_parts(score, label, weights), level=level)
+
+
+def estimate(
+    point: tuple[np.ndarray, np.ndarray], boot: tuple[np.ndarray, np.ndarray], *, level: float = 0.95
+) -> Estimate:
+    """An AUC and its percentile interval from ``auc_parts`` of all items and of each resample."""
+    value = float(point[0][0] / point[1][0]) if point[1][0] > 0 else float("nan")
+    ok = boot[1] > 0
+    if not ok.any():
+        return Estimate(value, float("nan"), float("nan"))
     tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(boot, [tail, 1.0 - tail])
-    return Estimate(point, float(lo), float(hi))
+    lo, hi = np.quantile(boot[0][ok] / boot[1][ok], [tail, 1.0 - tail])
+    return Estimate(value, float(lo), float(hi))
 
 
 def reciprocal_precision_at_k(

@@ -3,7 +3,9 @@
 Every score is evaluated on the same pairs for three outcomes: the mutual ``match`` and each side's
 decision (``dec`` of the man, ``dec`` of the woman). ROC AUC is reported over all pairs and per
 wave, with 95 % percentile intervals from the two-way participant bootstrap of ``evaluation.auc``
-(the same resamples for every score, so rows are comparable), and reciprocal precision@k per
+(the same resamples for every score, so rows are comparable), the AUC *within waves* (positive and
+negative dates compared only inside the same wave, as the engine only ranks people against others
+in the same pool; it ignores how match rates differ between waves), and reciprocal precision@k per
 participant (share of mutual matches among each person's ``k`` best-scored dates, averaged over
 people, interval from resampling people).
 
@@ -36,7 +38,14 @@ from threadpoolctl import threadpool_limits
 
 from perfectmatch.errors import ConfigError, InvalidInputError
 from perfectmatch.evaluation import speed_dating as sd
-from perfectmatch.evaluation.auc import Estimate, auc_with_ci, pigeonhole_weights, reciprocal_precision_at_k
+from perfectmatch.evaluation.auc import (
+    Estimate,
+    auc_parts,
+    auc_with_ci,
+    estimate,
+    pigeonhole_weights,
+    reciprocal_precision_at_k,
+)
 
 TARGETS: dict[str, str] = {"match": "match", "dec_m": "dec (men)", "dec_w": "dec (women)"}
 CI_METHOD = (
@@ -120,6 +129,7 @@ class ScoreResult:
     short: str
     description: str
     auc: dict[str, Estimate]
+    within_waves: dict[str, Estimate]
     per_wave: dict[int, dict[str, Estimate]]
     precision_at_k: Estimate
 
@@ -230,15 +240,21 @@ def _evaluate(data: sd.SpeedDating, *, resamples: int, seed: int, k: int) -> Spe
     for name, short, description, score in scores:
         per_target = score if isinstance(score, dict) else dict.fromkeys(labels, score)
         overall = {t: auc_with_ci(per_target[t], y, weights) for t, y in labels.items()}
-        per_wave = {}
+        per_wave: dict[int, dict[str, Estimate]] = {}
+        # AUC parts (numerator, denominator) of all pairs and of each resample, summed over waves
+        sums = {t: [np.zeros(1), np.zeros(1), np.zeros(resamples), np.zeros(resamples)] for t in labels}
         for w in waves:
             sel = data.pair_wave == w
-            per_wave[w] = {t: auc_with_ci(per_target[t][sel], y[sel], weights[:, sel]) for t, y in labels.items()}
-        results.append(
-            ScoreResult(
-                name, short, description, overall, per_wave, _precision(per_target["match"], data, k, rng, resamples)
-            )
-        )
+            per_wave[w] = {}
+            for t, y in labels.items():
+                point = auc_parts(per_target[t][sel], y[sel])
+                boot = auc_parts(per_target[t][sel], y[sel], weights[:, sel])
+                per_wave[w][t] = estimate(point, boot)
+                for acc, part in zip(sums[t], (*point, *boot), strict=True):
+                    acc += part
+        within = {t: estimate((a[0], a[1]), (a[2], a[3])) for t, a in sums.items()}
+        precision = _precision(per_target["match"], data, k, rng, resamples)
+        results.append(ScoreResult(name, short, description, overall, within, per_wave, precision))
     fitted, intercept = fit_calibration(ours, data.match)
     return SpeedDatingReport(
         source=data.source,

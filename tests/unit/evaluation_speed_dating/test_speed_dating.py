@@ -224,6 +224,14 @@ def test_evaluate_on_synthetic_data(tmp_path: Path) -> None:
         est = r.auc["match"]
         assert est.lo <= est.value <= est.hi
     assert report.inputs == list(sd.PRE_DATE_FEATURES)
+    ours = report.results[0]
+    num = den = 0.0
+    for w in (1, 2, 3, 4):  # within waves = per-wave AUCs weighted by their (positive x negative) counts
+        sel = d.pair_wave == w
+        pairs = d.match[sel].sum() * (sel.sum() - d.match[sel].sum())
+        num += ours.per_wave[w]["match"].value * pairs
+        den += pairs
+    assert ours.within_waves["match"].value == pytest.approx(num / den)
     again = rep.evaluate(d, resamples=30, seed=1)
     assert [str(r.auc["match"]) for r in again.results] == [str(r.auc["match"]) for r in report.results]
 
