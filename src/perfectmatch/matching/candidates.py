@@ -37,8 +37,8 @@ from perfectmatch.matching.pairs import (
 )
 from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask
 
-#: ``(rules, rows) -> (rows, partners, sims)``: every compatible partner of ``rows`` (see expand_candidates)
-Survivors = Callable[[PairRules, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: ``(rules, rows, current lists) -> (rows, partners, sims)``: compatible partners of ``rows`` (see expand_candidates)
+Survivors = Callable[[PairRules, np.ndarray, Candidates], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 __all__ = [
     "Candidates",
@@ -219,10 +219,12 @@ def expand_candidates(
     **tuning: Any,
 ) -> tuple[Candidates, RadiusExpansion]:
     """The radius-expansion part of :func:`generate_with_expansion`, starting from ``cands``
-    (:func:`exact_candidates` under ``rules``, however computed). ``survivors(rules, rows)`` gives
-    every compatible partner of ``rows`` under ``rules`` as directed triples in any order (default
-    :func:`exact_survivors` with ``k=None``); the Dask engine computes both on its workers and
-    shares this step, so both engines agree exactly."""
+    (:func:`exact_candidates` under ``rules``, however computed). ``survivors(rules, rows, cands)``
+    gives the compatible partners of ``rows`` under ``rules`` as directed triples in any order: all
+    of them (default: :func:`exact_survivors` with ``k=None``), or at least every entry that is in
+    its row's top ``k`` or can enter the partner's current list ``cands`` (the other entries cannot
+    change any list). The Dask engine computes both on its workers and shares this step, so both
+    engines agree exactly."""
     n, k = len(frame), cands.k
     start = rules.radius_km.copy()
     cap = np.maximum(start, max_radius_km)
@@ -239,7 +241,7 @@ def expand_candidates(
             r, c, _ = exact_survivors(frame, vecs, current, threshold=threshold, k=None,
                                       rows=np.flatnonzero(needy), **tuning)
         else:
-            r, c, _ = survivors(current, np.flatnonzero(needy))
+            r, c, _ = survivors(current, np.flatnonzero(needy), cands)
         # rows whose list changes: the needy ones (complete new lists) and their new partners
         affected = np.zeros(n, dtype=bool)
         affected[r] = True

@@ -43,6 +43,7 @@ from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, RadiusEx
 _FRAME_COLUMNS = ("ids", "gender", "seeks", "birth_day", "lat", "lon", "radius_km", "age_min", "age_max", "goal")
 _RULE_COLUMNS = ("ages", "active", "radius_km", "unit", "cos_radius")
 _CELL_CHUNK = 2048
+_FLOOR_MARGIN = 1e-6  # stored float32 similarities are within this of the float64 ones
 
 
 @dataclass(frozen=True)
@@ -409,10 +410,20 @@ def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning:
 
 
 def expansion_task(
-    payload: dict[str, Any], radius_km: np.ndarray, needy: np.ndarray, *, threshold: float, tuning: dict[str, Any]
+    payload: dict[str, Any],
+    radius_km: np.ndarray,
+    needy: np.ndarray,
+    floor: np.ndarray,
+    *,
+    k: int,
+    threshold: float,
+    tuning: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Run on a worker: every compatible partner of the owned rows ``needy`` (member positions) under
-    the widened radii ``radius_km`` (one per member), as global-row triples, and the seconds spent."""
+    """Run on a worker: the compatible partners of the owned rows ``needy`` (member positions) under
+    the widened radii ``radius_km`` (one per member) that matter, as global-row triples, and the
+    seconds spent. An entry matters when it is in its row's top ``k`` or its similarity reaches the
+    partner's ``floor`` (the partner's current ``k``-th similarity less a rounding margin, ``-inf``
+    while its list is not full): only those can change a list, so only those are shipped back."""
     from perfectmatch.matching.blocked import exact_survivors
 
     t0 = time.perf_counter()
@@ -421,7 +432,9 @@ def expansion_task(
     r, c, s = exact_survivors(
         frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
     )
-    return rows[r], rows[c], s, time.perf_counter() - t0
+    r, c, s, rank = top_k_triples(r, c, s, k=None)
+    keep = (rank < k) | (s >= floor[c])
+    return rows[r[keep]], rows[c[keep]], s[keep], time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------- client side
@@ -486,7 +499,12 @@ def dask_candidates(
     t4 = time.perf_counter()
     t.merge_s += t4 - t3
 
-    def survivors(current: PairRules, needy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def survivors(
+        current: PairRules, needy: np.ndarray, lists: Candidates
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kth = lists.sims[:, -1].astype(np.float64)
+        floor = np.where(np.isnan(kth), -np.inf, kth - _FLOOR_MARGIN)
+        floor[needy] = np.inf  # a needy partner's own query returns the pair
         jobs = []
         for part, fut in zip(split, futures, strict=True):
             mine = needy[np.isin(needy, part.owned)]
@@ -497,6 +515,8 @@ def dask_candidates(
                         fut,
                         current.radius_km[part.members],
                         np.searchsorted(part.members, mine),
+                        floor[part.members],
+                        k=k,
                         threshold=threshold,
                         tuning=tuning,
                         pure=False,
