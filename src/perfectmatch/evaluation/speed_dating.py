@@ -167,15 +167,15 @@ _RANGES: dict[str, tuple[float, float]] = {
     "goal": (1, 6),
     "date": (1, 7),
     "go_out": (1, 7),
-    "imprace": (0, 10),
-    "imprelig": (0, 10),
-    "exphappy": (1, 10),
     "age": (16, 99),
-    **{c: (0, 20) for c in INTERESTS},
     **{c: (0, 100) for c in PREFERENCES},
-    **{c: (1, 10) for c in SELF_RATINGS},
+    # 1-10 ratings: the file has a few typos above 10 (gaming 14, reading 13); up to 20 is read and
+    # clipped to 10, anything beyond is an error
+    **{c: (0, 20) for c in (*INTERESTS, *SELF_RATINGS, "imprace", "imprelig", "exphappy")},
 }
+_TEN_POINT = (*INTERESTS, *SELF_RATINGS, "imprace", "imprelig", "exphappy")
 _COL = {c: k for k, c in enumerate(PRE_DATE_FEATURES)}
+DIFFERING = "rows whose sign-up answers differ from the participant's first row (first kept)"
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -253,9 +253,10 @@ def load(path: str | Path) -> SpeedDating:
     InvalidInputError
         The file is missing or lacks a needed column.
     ImportRowError
-        A row has a non-numeric or out-of-range value, a participant's sign-up answers differ between
-        their rows, the two rows of a date disagree on ``match``, or a date is not between a man and a
-        woman; the message names the file, line and column.
+        A row has a non-numeric or out-of-range value, a participant appears in two waves, the two
+        rows of a date disagree on ``match``, or a date is not between a man and a woman; the message
+        names the file, line and column. (A participant whose sign-up answers differ between rows is
+        not an error: the first row is kept and the rows are counted in ``skipped``.)
     """
     path = Path(path)
     source = str(path)
@@ -263,7 +264,7 @@ def load(path: str | Path) -> SpeedDating:
         raise InvalidInputError(f"{source}: no such file")
     people: dict[int, tuple[int, np.ndarray, int]] = {}  # iid -> (wave, features, first line)
     sides: dict[tuple[int, int], dict[int, tuple[int, int, int]]] = {}  # pair -> {iid: (dec, match, line)}
-    skipped = {"rows without partner id": 0}
+    skipped = {"rows without partner id": 0, DIFFERING: 0}
     rows = 0
     with _open_text(path) as fh:
         records = _rows(fh, source)
@@ -306,16 +307,10 @@ def load(path: str | Path) -> SpeedDating:
             known = people.get(me)
             if known is None:
                 people[me] = (int(wave), feats, line)
-            elif known[0] != int(wave) or not np.array_equal(known[1], feats, equal_nan=True):
-                bad = next(
-                    (
-                        c
-                        for c, a, b in zip(PRE_DATE_FEATURES, known[1], feats, strict=True)
-                        if not (a == b or (math.isnan(a) and math.isnan(b)))
-                    ),
-                    "wave",
-                )
-                raise ImportRowError(source, line, f"participant {me}: column {bad!r} differs from line {known[2]}")
+            elif known[0] != int(wave):
+                raise ImportRowError(source, line, f"participant {me}: wave {int(wave)} differs from line {known[2]}")
+            elif not np.array_equal(known[1], feats, equal_nan=True):
+                skipped[DIFFERING] += 1  # the first row's answers are kept
             key = (min(me, int(pid)), max(me, int(pid)))
             entry = sides.setdefault(key, {})
             if me in entry:
@@ -330,8 +325,8 @@ def load(path: str | Path) -> SpeedDating:
     waves = np.array([people[i][0] for i in iids], dtype=np.int64)
     features = np.vstack([people[i][1] for i in iids])
     _normalise_preferences(features, waves)
-    interests = [_COL[c] for c in INTERESTS]
-    features[:, interests] = np.clip(features[:, interests], None, 10.0)  # a few typos (13, 14) on a 1-10 scale
+    ten = [_COL[c] for c in _TEN_POINT]
+    features[:, ten] = np.clip(features[:, ten], None, 10.0)
     pos = {int(i): k for k, i in enumerate(iids)}
     gender = features[:, _COL["gender"]]
     man, woman, match, dec_m, dec_w = [], [], [], [], []

@@ -89,7 +89,12 @@ def test_pairs_are_deduplicated_and_oriented(tmp_path: Path) -> None:
 
 
 def test_preferences_become_shares_of_100_on_both_scales(tmp_path: Path) -> None:
-    d = _load(tmp_path, sdd.rows())
+    data = sdd.rows()
+    for r in data:
+        if r["iid"] == 1:
+            r["gaming"] = 14  # a typo on the 1-10 scale, as in the real file
+    d = _load(tmp_path, data)
+    assert d.column("gaming")[0] == 10
     prefs = d.features[:, [sd.PRE_DATE_FEATURES.index(c) for c in sd.PREFERENCES]]
     np.testing.assert_allclose(prefs.sum(axis=1), 100.0)
     assert set(np.unique(d.wave)) == {1, 2, 7}  # wave 7 rated 1-10 in the file
@@ -155,6 +160,7 @@ def _importances(d: sd.SpeedDating) -> tuple[np.ndarray, np.ndarray]:
     [
         (lambda r: r.update(age="twenty"), "line 2: column 'age': 'twenty' is not a number"),
         (lambda r: r.update(goal=9), "line 2: column 'goal': 9 is outside 1-6"),
+        (lambda r: r.update(gaming=25), "line 2: column 'gaming': 25 is outside 0-20"),
         (lambda r: r.update(match=2), "line 2: column 'match': '2' is not 0 or 1"),
     ],
 )
@@ -168,8 +174,12 @@ def test_bad_values_name_file_line_and_column(tmp_path: Path, edit: object, mess
 
 def test_inconsistent_participant_and_missing_column(tmp_path: Path) -> None:
     data = sdd.rows()
-    data[2]["sports"] = 1 if data[0]["sports"] != 1 else 2  # the same man, his next date
-    with pytest.raises(ImportRowError, match=r"line 4: participant 1: column 'sports' differs from line 2"):
+    first = data[0]["sports"]
+    data[2]["sports"] = 1 if first != 1 else 2  # the same man, his next date
+    d = _load(tmp_path, data)
+    assert d.skipped[sd.DIFFERING] == 1 and d.column("sports")[0] == first  # the first row is kept
+    data[2]["wave"] = 2
+    with pytest.raises(ImportRowError, match=r"line 4: participant 1: wave 2 differs from line 2"):
         _load(tmp_path, data)
     path = tmp_path / "cut.csv"
     path.write_text("iid,pid,wave\n1,2,1\n")
