@@ -49,6 +49,17 @@ def test_table(csv_path: Path) -> None:
         assert text in result.stdout
 
 
+def test_single_wave_marks_leave_wave_out_rows_not_available(tmp_path: Path) -> None:
+    path = sdd.write(tmp_path / "one.csv", sdd.rows(waves=(3,), per_side=4))
+    result = CliRunner().invoke(
+        app, ["eval", "speed-dating", str(path), "--json", "--bootstrap", "5"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)["results"]}
+    assert rows["supervised logistic (leave-wave-out)"]["auc"]["match"]["value"] is None  # NaN -> null
+    assert rows["perfectmatch"]["auc"]["match"]["value"] is not None
+
+
 def test_bad_file_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,21 +5,37 @@ The ``eval`` group is created here; further evaluations add a command to ``app``
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from perfectmatch.cli import state
-from perfectmatch.cli._output import emit, stdout
+from perfectmatch.cli._output import emit, stdout, to_jsonable
 
 WIDTH = 156  # the AUC table needs this much; narrower terminals wrap lines rather than cells
 
 app = typer.Typer(
     help="Evaluate match quality: real speed-dating outcomes, population metrics of a batch run.", no_args_is_help=True
 )
+
+
+def _nan_to_null(value: Any) -> Any:
+    """Undefined numbers (an interval without resamples, a model without training waves) as JSON null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_null(v) for v in value]
+    return value
+
+
+def _value(v: float) -> str:
+    return "n/a" if math.isnan(v) else f"{v:.3f}"
 
 
 @app.command("speed-dating")
@@ -40,7 +56,7 @@ def speed_dating_cmd(
     as_json = json_out or state(ctx).json
     report = evaluate(load(path), resamples=bootstrap, seed=seed, k=k)
     if as_json:
-        emit(report, as_json=True)
+        emit(_nan_to_null(to_jsonable(report)), as_json=True)
         return
     rates = ", ".join(f"{TARGETS[t]} {v:.1%}" for t, v in report.base_rates.items())
     stdout.print(
@@ -65,7 +81,7 @@ def speed_dating_cmd(
         per_wave.add_column(r.short, justify="right")
     for w in report.waves:
         per_wave.add_row(
-            str(w), str(report.pair_counts.get(w, "")), *(f"{r.per_wave[w]['match'].value:.3f}" for r in shown)
+            str(w), str(report.pair_counts.get(w, "")), *(_value(r.per_wave[w]["match"].value) for r in shown)
         )
     wide.print(per_wave)
     stdout.print(

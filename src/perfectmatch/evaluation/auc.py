@@ -33,6 +33,8 @@ class Estimate:
     def __str__(self) -> str:
         if np.isnan(self.value):
             return "n/a"
+        if np.isnan(self.lo):  # no resamples
+            return f"{self.value:.3f}"
         return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}]"
 
 

@@ -68,6 +68,7 @@ CALIBRATED_WEIGHTS: dict[str, float] = {
     "eligible": 0.24724342696779295,
 }
 CALIBRATED_INTERCEPT = -3.6794995397002555
+NOT_AVAILABLE = Estimate(float("nan"), float("nan"), float("nan"))
 CALIBRATION_C = 0.1  # inverse L2 strength of every logistic fit (standardised inputs)
 
 
@@ -91,14 +92,15 @@ def _logistic() -> Any:
 def leave_wave_out(x: np.ndarray, y: np.ndarray, waves: np.ndarray, make: Callable[[], Any]) -> np.ndarray:
     """Out-of-sample probabilities: for each wave, a model fitted on all other waves predicts it.
 
-    A wave whose training part has a single class gets the training base rate.
+    A wave whose training part has a single class gets the training base rate; with a single wave
+    there is nothing to train on and every prediction is NaN (reported as not available).
     """
     out = np.empty(y.size, dtype=np.float64)
     for w in np.unique(waves):
         test = waves == w
         train = ~test
         if np.unique(y[train]).size < 2:
-            out[test] = float(y[train].mean()) if train.any() else 0.5
+            out[test] = float(y[train].mean()) if train.any() else np.nan
             continue
         model = make().fit(x[train], y[train])
         out[test] = model.predict_proba(x[test])[:, 1]
@@ -239,6 +241,21 @@ def _evaluate(data: sd.SpeedDating, *, resamples: int, seed: int, k: int) -> Spe
     results = []
     for name, short, description, score in scores:
         per_target = score if isinstance(score, dict) else dict.fromkeys(labels, score)
+        if any(np.isnan(v).any() for v in per_target.values()):
+            na = dict.fromkeys(labels, NOT_AVAILABLE)
+            per_wave_na = {w: dict(na) for w in waves}
+            results.append(
+                ScoreResult(
+                    name,
+                    short,
+                    f"{description} (n/a: needs two waves or more)",
+                    na,
+                    dict(na),
+                    per_wave_na,
+                    NOT_AVAILABLE,
+                )
+            )
+            continue
         overall = {t: auc_with_ci(per_target[t], y, weights) for t, y in labels.items()}
         per_wave: dict[int, dict[str, Estimate]] = {}
         # AUC parts (numerator, denominator) of all pairs and of each resample, summed over waves
