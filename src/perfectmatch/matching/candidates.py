@@ -238,10 +238,11 @@ def expand_candidates(
         radius[needy] = np.minimum(start[needy] * factor, cap[needy])
         current = current.with_radius(radius)
         if survivors is None:
-            r, c, _ = exact_survivors(frame, vecs, current, threshold=threshold, k=None,
+            r, c, s = exact_survivors(frame, vecs, current, threshold=threshold, k=None,
                                       rows=np.flatnonzero(needy), **tuning)
         else:
-            r, c, _ = survivors(current, np.flatnonzero(needy), cands)
+            r, c, s = survivors(current, np.flatnonzero(needy), cands)
+        r, c, s = useful_entries(r, c, s, partner_floor(cands, needy), k)
         # rows whose list changes: the needy ones (complete new lists) and their new partners
         affected = np.zeros(n, dtype=bool)
         affected[r] = True
@@ -250,11 +251,35 @@ def expand_candidates(
         keep = affected[old_r] & ~needy[old_r]
         rows = np.concatenate([old_r[keep], r, c])
         cols = np.concatenate([old_c[keep], c, r])
+        sims = np.concatenate([pair_similarity(vecs, old_r[keep], old_c[keep]), s, s])
         _, first = np.unique(rows * n + cols, return_index=True)
         rows, cols = rows[first], cols[first]
-        fresh = to_candidates(n, k, rows, cols, pair_similarity(vecs, rows, cols))
+        fresh = to_candidates(n, k, rows, cols, sims[first])
         idx, out = cands.idx.copy(), cands.sims.copy()
         idx[affected], out[affected] = fresh.idx[affected], fresh.sims[affected]
         cands = Candidates(idx=idx, sims=out)
         needy &= cands.counts() < min_pool
     return cands, RadiusExpansion(radius_km=radius, added_km=radius - start)
+
+
+_FLOOR_MARGIN = 1e-6  # stored float32 similarities are within this of the float64 ones
+
+
+def partner_floor(cands: Candidates, needy: np.ndarray) -> np.ndarray:
+    """``(n,)`` float64: the similarity a new entry needs to possibly enter each row's current list of
+    ``cands``: its ``k``-th similarity less a rounding margin (``-inf`` while the list is not full),
+    ``+inf`` for the ``needy`` rows (mask or indices), whose own recomputed lists bring every such pair."""
+    kth = cands.sims[:, -1].astype(np.float64)
+    floor = np.where(np.isnan(kth), -np.inf, kth - _FLOOR_MARGIN)
+    floor[needy] = np.inf
+    return floor
+
+
+def useful_entries(
+    r: np.ndarray, c: np.ndarray, s: np.ndarray, floor: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The directed entries that can change a list during expansion: in their row's top ``k``, or
+    reaching the partner's ``floor`` (:func:`partner_floor`); the others cannot enter any list."""
+    r, c, s, rank = top_k_triples(r, c, s, k=None)
+    keep = (rank < k) | (s >= floor[c])
+    return r[keep], c[keep], s[keep]

@@ -43,7 +43,6 @@ from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, RadiusEx
 _FRAME_COLUMNS = ("ids", "gender", "seeks", "birth_day", "lat", "lon", "radius_km", "age_min", "age_max", "goal")
 _RULE_COLUMNS = ("ages", "active", "radius_km", "unit", "cos_radius")
 _CELL_CHUNK = 2048
-_FLOOR_MARGIN = 1e-6  # stored float32 similarities are within this of the float64 ones
 
 
 @dataclass(frozen=True)
@@ -425,6 +424,7 @@ def expansion_task(
     partner's ``floor`` (the partner's current ``k``-th similarity less a rounding margin, ``-inf``
     while its list is not full): only those can change a list, so only those are shipped back."""
     from perfectmatch.matching.blocked import exact_survivors
+    from perfectmatch.matching.candidates import useful_entries
 
     t0 = time.perf_counter()
     frame, vecs, rules = _unpack(payload)
@@ -432,9 +432,8 @@ def expansion_task(
     r, c, s = exact_survivors(
         frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
     )
-    r, c, s, rank = top_k_triples(r, c, s, k=None)
-    keep = (rank < k) | (s >= floor[c])
-    return rows[r[keep]], rows[c[keep]], s[keep], time.perf_counter() - t0
+    r, c, s = useful_entries(r, c, s, floor, k)
+    return rows[r], rows[c], s, time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------- client side
@@ -467,7 +466,7 @@ def dask_candidates(
     tuning
         ``cell_km``, ``age_band``, ``min_query``, ``threads``, ``buffer_entries`` as for the local engine.
     """
-    from perfectmatch.matching.candidates import expand_candidates
+    from perfectmatch.matching.candidates import expand_candidates, partner_floor
     from perfectmatch.matching.pairs import _check
 
     _check(frame, vecs, rules, k)
@@ -502,9 +501,7 @@ def dask_candidates(
     def survivors(
         current: PairRules, needy: np.ndarray, lists: Candidates
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        kth = lists.sims[:, -1].astype(np.float64)
-        floor = np.where(np.isnan(kth), -np.inf, kth - _FLOOR_MARGIN)
-        floor[needy] = np.inf  # a needy partner's own query returns the pair
+        floor = partner_floor(lists, needy)
         jobs = []
         for part, fut in zip(split, futures, strict=True):
             mine = needy[np.isin(needy, part.owned)]
