@@ -11,7 +11,7 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 def skimage_data(name: str) -> Path:
@@ -27,6 +27,15 @@ def skimage_data(name: str) -> Path:
 def face_png() -> bytes:
     """A 512x512 PNG portrait with one frontal face (NASA astronaut Eileen Collins, public domain)."""
     return skimage_data("astronaut.png").read_bytes()
+
+
+def face_variant(i: int) -> bytes:
+    """Distinct photos of the same face (mirrored, cropped, brighter): different bytes, a face in each."""
+    img = Image.open(BytesIO(face_png())).convert("RGB")
+    if i % 2:
+        img = ImageOps.mirror(img)
+    img = img.crop((i * 6, i * 4, 512 - i * 3, 512 - i * 5)).point(lambda v: min(255, v + 3 * i))
+    return encode(img, "JPEG", quality=90)
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:

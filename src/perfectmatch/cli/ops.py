@@ -102,14 +102,17 @@ def export_cmd(
     out: Annotated[Path, typer.Option("--out", help="snapshot file to write (tar of gzip JSON lines)")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Write a consistent snapshot of the database (one read transaction; checksummed; atomic rename)."""
+    """Write a consistent snapshot of the database and its photos' bytes (one read transaction; checksummed;
+    atomic rename)."""
+    from perfectmatch.adapters.blobs import LocalBlobStore
     from perfectmatch.adapters.storage.engine import make_engine
     from perfectmatch.ops.backup import export_snapshot
 
     st = state(ctx)
     engine = make_engine(st.settings.db_url)
     try:
-        emit(export_snapshot(engine, out), as_json=st.json or json_out, title="db export")
+        blobs = LocalBlobStore(st.settings.photos.blob_dir)
+        emit(export_snapshot(engine, out, blobs=blobs), as_json=st.json or json_out, title="db export")
     finally:
         engine.dispose()
 
@@ -119,15 +122,20 @@ def restore_cmd(
     file: Annotated[Path, typer.Argument(help="snapshot written by `perfectmatch db export`")],
     db: Annotated[str, typer.Option("--db", help="URL of the EMPTY target database (migrated first)")],
     json_out: JsonOpt = False,
+    blob_dir: Annotated[
+        Path | None, typer.Option("--blob-dir", help="target for photo bytes (default: PERFECTMATCH_PHOTOS__BLOB_DIR)")
+    ] = None,
 ) -> None:
     """Verify every checksum and count of a snapshot, then load it into an empty database in one transaction."""
+    from perfectmatch.adapters.blobs import LocalBlobStore
     from perfectmatch.adapters.storage.engine import make_engine
     from perfectmatch.ops.backup import restore_snapshot
 
     st = state(ctx)
     engine = make_engine(db)
     try:
-        emit(restore_snapshot(file, engine), as_json=st.json or json_out, title="db restore")
+        blobs = LocalBlobStore(blob_dir or st.settings.photos.blob_dir)
+        emit(restore_snapshot(file, engine, blobs=blobs), as_json=st.json or json_out, title="db restore")
     finally:
         engine.dispose()
 

@@ -9,7 +9,9 @@ A snapshot is a tar archive::
 Every table is read in ONE read transaction (REPEATABLE READ on PostgreSQL, a single deferred
 transaction on SQLite, whose WAL keeps it a fixed snapshot), so the tables agree with each other.
 The archive is written to a temporary file beside the target and renamed only when complete, so a
-killed export never leaves a file under the requested name.
+killed export never leaves a file under the requested name. Given a ``BlobStore``, the export also
+holds the bytes of every photo the snapshot's ``photos`` rows name (``blobs/<key>``, checksummed in
+the manifest; keys found missing are listed), and a restore puts them into the target's blob store.
 
 ``restore`` migrates the target, refuses it unless every table is empty and its schema revision is
 the snapshot's, verifies every checksum and row count before writing anything, then loads every
@@ -62,6 +64,8 @@ class SnapshotInfo:
     rows: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
     seconds: float = 0.0
+    blobs: int = 0  # photo blobs written or restored
+    blobs_missing: list[str] = field(default_factory=list)  # photo rows whose bytes the blob store lacked
 
 
 # ----- value encoding ------------------------------------------------------------------------
@@ -132,8 +136,28 @@ def _add(tar: tarfile.TarFile, name: str, fileobj: IO[bytes], size: int) -> None
     tar.addfile(info, fileobj)
 
 
-def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
-    """Write a consistent snapshot of every table to ``out`` (see the module docstring).
+def _blob_members(conn: Connection, tar: tarfile.TarFile, blobs: Any, info: SnapshotInfo) -> dict[str, Any]:
+    """Add the bytes of every photo named in the snapshot's ``photos`` rows as ``blobs/<key>``."""
+    from perfectmatch.adapters.storage.schema import photos
+    from perfectmatch.errors import NotFound
+
+    out: dict[str, Any] = {}
+    for (key,) in conn.execute(select(photos.c.blob_key).order_by(photos.c.id)):
+        try:
+            data = blobs.get(key)
+        except NotFound:
+            info.blobs_missing.append(key)
+            continue
+        name = f"blobs/{key}"
+        _add(tar, name, io.BytesIO(data), len(data))
+        out[key] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    info.blobs = len(out)
+    return out
+
+
+def export_snapshot(engine: Engine, out: Path | str, *, blobs: Any = None) -> SnapshotInfo:
+    """Write a consistent snapshot of every table to ``out`` (see the module docstring); with
+    ``blobs`` (a ``ports.BlobStore``) the photos' bytes too.
 
     Raises
     ------
@@ -163,11 +187,15 @@ def export_snapshot(engine: Engine, out: Path | str) -> SnapshotInfo:
                     tables[table.name] = {"file": name, "rows": n, "sha256": sha,
                                           "columns": [c.name for c in table.columns]}
                     info.rows[table.name] = n
+                blob_specs = _blob_members(conn, tar, blobs, info) if blobs is not None else None
             finally:
                 conn.rollback()
                 conn.close()
             manifest = {"format": FORMAT, "schema_revision": revision, "dialect": engine.dialect.name,
                         "created_at": datetime.now(UTC).isoformat(), "tables": tables}
+            if blob_specs is not None:
+                manifest["blobs"] = blob_specs
+                manifest["blobs_missing"] = info.blobs_missing
             raw_manifest = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
             _add(tar, MANIFEST, io.BytesIO(raw_manifest), len(raw_manifest))
             tar.close()
@@ -221,6 +249,13 @@ def verify_snapshot(path: Path | str) -> dict[str, Any]:
             lines = sum(1 for _ in gzip.GzipFile(fileobj=_member(tar, member)))
             if lines != spec["rows"]:
                 raise SnapshotError(f"{path}: table {name} has {lines} rows, manifest says {spec['rows']}")
+        for key, spec in manifest.get("blobs", {}).items():
+            member = members.get(spec["file"])
+            if member is None:
+                raise SnapshotError(f"{path}: member {spec['file']} is missing")
+            data = _member(tar, member).read()
+            if len(data) != spec["size"] or hashlib.sha256(data).hexdigest() != spec["sha256"]:
+                raise SnapshotError(f"{path}: checksum mismatch for blob {key}")
     return manifest
 
 
@@ -285,8 +320,9 @@ def _reset_sequences(conn: Connection) -> None:
                      {"s": seq, "v": int(top) if top is not None else 1, "called": top is not None})
 
 
-def restore_snapshot(path: Path | str, engine: Engine) -> SnapshotInfo:
-    """Load a verified snapshot into the EMPTY database behind ``engine`` (migrated here first).
+def restore_snapshot(path: Path | str, engine: Engine, *, blobs: Any = None) -> SnapshotInfo:
+    """Load a verified snapshot into the EMPTY database behind ``engine`` (migrated here first); with
+    ``blobs`` (a ``ports.BlobStore``) the snapshot's photo bytes go there (keys checked by the store).
 
     Raises
     ------
@@ -332,6 +368,11 @@ def restore_snapshot(path: Path | str, engine: Engine) -> SnapshotInfo:
             info.rows[table.name] = int(loaded)
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn)
+        if blobs is not None:  # before the rows commit: a failure here leaves the target empty
+            for key, spec in manifest.get("blobs", {}).items():
+                blobs.put(key, _member(tar, tar.getmember(spec["file"])).read())
+                info.blobs += 1
+            info.blobs_missing = list(manifest.get("blobs_missing", []))
     info.seconds = round(time.perf_counter() - t0, 3)
     return info
 

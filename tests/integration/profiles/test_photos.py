@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 from sqlalchemy import select
 
 import sample_images as si
@@ -74,15 +74,6 @@ def new_user(app: App) -> int:
     return uid
 
 
-def face_variant(i: int) -> bytes:
-    """Distinct photos of the same face (mirrored, cropped, brighter): different bytes, a face in each."""
-    img = Image.open(BytesIO(si.face_png())).convert("RGB")
-    if i % 2:
-        img = ImageOps.mirror(img)
-    img = img.crop((i * 6, i * 4, 512 - i * 3, 512 - i * 5)).point(lambda v: min(255, v + 3 * i))
-    return si.encode(img, "JPEG", quality=90)
-
-
 def state(app: App, blobs: Path) -> tuple[list[tuple], list[str]]:
     """Every photo row and every file in the blob store: what a refused upload must not change."""
     with app.engine.connect() as conn:
@@ -101,7 +92,7 @@ def test_upload_stores_blob_row_and_profile_order(app: App) -> None:
     assert content_type == "image/jpeg" and len(data) == photo.size_bytes
     assert Image.open(BytesIO(data)).format == "JPEG"
     assert app.blob_store.exists(photo.blob_key)
-    second = add_photo(app, uid, face_variant(1))
+    second = add_photo(app, uid, si.face_variant(1))
     assert [p.id for p in list_photos(app, uid)] == [photo.id, second.id]
     with app.uow as uow:
         assert uow.profiles.get(uid).photos == (photo.blob_key, second.blob_key)
@@ -143,9 +134,9 @@ def test_bad_uploads_change_nothing(app: App, tmp_path: Path) -> None:
 
 def test_limit_order_and_delete(app: App) -> None:
     uid = new_user(app)
-    ids = [add_photo(app, uid, face_variant(i)).id for i in range(3)]
+    ids = [add_photo(app, uid, si.face_variant(i)).id for i in range(3)]
     with pytest.raises(PhotoLimit, match="already has 3 photos"):
-        add_photo(app, uid, face_variant(3))
+        add_photo(app, uid, si.face_variant(3))
     photos = reorder_photos(app, uid, [ids[2], ids[0], ids[1]])
     assert [(p.id, p.position) for p in photos] == [(ids[2], 0), (ids[0], 1), (ids[1], 2)]
     gone = photos[1]
@@ -154,7 +145,7 @@ def test_limit_order_and_delete(app: App) -> None:
     assert not app.blob_store.exists(gone.blob_key)
     with app.uow as uow:
         assert uow.profiles.find(uid) is None  # no basic profile yet: nothing to mirror into
-    add_photo(app, uid, face_variant(3))  # room again
+    add_photo(app, uid, si.face_variant(3))  # room again
 
 
 def test_another_users_photo_is_not_yours(app: App) -> None:
@@ -227,7 +218,7 @@ def test_face_check_can_be_switched_off(db_url: str, tmp_path: Path) -> None:
 def test_export_lists_and_erase_removes_photos(app: App, tmp_path: Path) -> None:
     uid, other = new_user(app), new_user(app)
     save_basic_profile(app, uid, FORM)
-    mine = [add_photo(app, uid, face_variant(i)) for i in range(2)]
+    mine = [add_photo(app, uid, si.face_variant(i)) for i in range(2)]
     theirs = add_photo(app, other, si.face_png())
     export_user(app, uid, tmp_path / "export.json")
     exported = json.loads((tmp_path / "export.json").read_text())
@@ -261,8 +252,8 @@ def test_concurrent_uploads_never_pass_the_limit(db_url: str, tmp_path: Path) ->
 
     app = build(db_url, tmp_path / "blobs", max_photos=2)
     uid = new_user(app)
-    add_photo(app, uid, face_variant(0))
-    uploads = [face_variant(i) for i in range(1, 5)]  # four tries for the one free slot, at once
+    add_photo(app, uid, si.face_variant(0))
+    uploads = [si.face_variant(i) for i in range(1, 5)]  # four tries for the one free slot, at once
 
     def upload(data: bytes) -> str:
         try:

@@ -19,12 +19,13 @@ class LocalBlobStore:
     """
 
     def __init__(self, root: Path | str) -> None:
-        path = Path(root)
+        self.root = Path(root).resolve()  # created (owner-only) by the first put, not before
+
+    def _make_root(self) -> None:
         try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create blob directory {path}: {exc}") from exc
-        self.root = path.resolve()
+            raise ConfigError(f"cannot create blob directory {self.root}: {exc}") from exc
 
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
@@ -34,6 +35,7 @@ class LocalBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
+        self._make_root()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
         try:
