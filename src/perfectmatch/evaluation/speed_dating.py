@@ -332,14 +332,11 @@ def load(path: str | Path) -> SpeedDating:
     man, woman, match, dec_m, dec_w = [], [], [], [], []
     skipped["dates seen from one side only"] = 0
     for (a, b), entry in sides.items():
-        if a not in pos or b not in pos:
+        if len(entry) != 2:  # the partner's row is missing: that side's decision is unknown
             skipped["dates seen from one side only"] += 1
             continue
         ia, ib = pos[a], pos[b]
-        if gender[ia] == gender[ib] or len(entry) != 2:
-            if len(entry) != 2:
-                skipped["dates seen from one side only"] += 1
-                continue
+        if gender[ia] == gender[ib]:
             raise ImportRowError(source, entry[a][2], f"date {a}-{b} is not between a man and a woman")
         m, w = (a, b) if gender[ia] == 1 else (b, a)
         man.append(pos[m])

@@ -86,6 +86,12 @@ def test_pairs_are_deduplicated_and_oriented(tmp_path: Path) -> None:
         assert d.dec_m[k] == by_side[(m, w)]["dec"] and d.dec_w[k] == by_side[(w, m)]["dec"]
         assert d.match[k] == (d.dec_m[k] & d.dec_w[k])
     np.testing.assert_array_equal(d.pair_wave, d.wave[d.man])
+    one_sided = [r for r in data if (r["iid"], r["pid"]) != (1, 4)]  # man 1's row of his date with woman 4
+    d = sd.load(sdd.write(tmp_path / "one_sided.csv", one_sided))
+    assert d.n_pairs == 3 * 9 - 1 and d.skipped["dates seen from one side only"] == 1
+    same_sex = [dict(r, gender=1) if r["iid"] == 4 else r for r in data]
+    with pytest.raises(ImportRowError, match="date 1-4 is not between a man and a woman"):
+        sd.load(sdd.write(tmp_path / "same_sex.csv", same_sex))
 
 
 def test_preferences_become_shares_of_100_on_both_scales(tmp_path: Path) -> None:
