@@ -642,7 +642,7 @@ def pair_features(data: SpeedDating, ours: OurScores | None = None) -> tuple[np.
         "interest_cosine": interest_cosine(data),
     }
     if ours is not None:
-        extra.update({f"sim_{k}": v for k, v in ours.dims.items()})
+        extra.update({f"sim_{k}": np.nan_to_num(v, nan=0.5) for k, v in ours.dims.items()})
         extra["eligible"] = ours.eligible.astype(float)
     for k, v in extra.items():
         cols.append(np.asarray(v, dtype=np.float64))
@@ -652,12 +652,12 @@ def pair_features(data: SpeedDating, ours: OurScores | None = None) -> tuple[np.
 
 def calibration_features(ours: OurScores) -> tuple[np.ndarray, list[str]]:
     """Inputs of the calibrated score: only the ingredients of our score (similarities, directional
-    scores, the reciprocal score and the prefilter), whose weights are then fitted."""
+    scores, the reciprocal score and the prefilter), whose weights are then fitted.
+
+    A similarity the library leaves unknown (``nan``: a block one side did not answer) enters as the
+    neutral 0.5, so the fitted weights apply to every pair.
+    """
     names = [f"sim_{d.value}" for d in Dimension] + ["man_side", "woman_side", "vector", "eligible"]
-    cols = [ours.dims[d.value] for d in Dimension] + [
-        ours.man_side,
-        ours.woman_side,
-        ours.vector,
-        ours.eligible.astype(float),
-    ]
-    return np.column_stack(cols).astype(np.float64), names
+    cols = [ours.dims[d.value] for d in Dimension] + [ours.man_side, ours.woman_side, ours.vector]
+    x = np.nan_to_num(np.column_stack(cols).astype(np.float64), nan=0.5)
+    return np.column_stack([x, ours.eligible.astype(np.float64)]), names
