@@ -99,6 +99,34 @@ def _cache(cache: Any) -> str:
     return f"{type(cache).__name__} round trip ok"
 
 
+def _photos(app: Any) -> str:
+    """The blob store answers a write-read-delete round trip and the face check loads (OpenCV)."""
+    from pathlib import Path
+
+    store = app.blob_store
+    root = getattr(store, "root", None)
+    if root is not None and not Path(root).exists():
+        ancestor = Path(root).parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise PerfectMatchError(f"blob directory {root} cannot be created: {ancestor} is not a writable directory")
+        where = f"blob directory {root} not created yet (the first upload creates it)"
+    else:
+        key = f"health/{uuid.uuid4().hex}"
+        store.put(key, b"probe")
+        try:
+            got = store.get(key)
+        finally:
+            store.delete(key)
+        if got != b"probe":
+            raise PerfectMatchError("blob store returned other bytes than were just written")
+        where = f"{type(store).__name__} round trip ok"
+    if not app.settings.photos.require_face:
+        return f"{where}; face check off"
+    return f"{where}; face check {type(app.face_detector).__name__} loaded"
+
+
 def _read_only(engine: Any) -> str:
     """Read-only mode is not a failure (reads are served), but an operator must see it."""
     from perfectmatch.adapters.storage.readonly import read_only_state
@@ -192,6 +220,7 @@ def check_health(app: Any, deep: bool = False, *, ai_timeout_s: float = 3.0) -> 
     report.checks.append(_timed("database", lambda: _database(app.engine)))
     report.checks.append(_timed("cache", lambda: _cache(app.cache)))
     report.checks.append(_timed("read_only", lambda: _read_only(app.engine)))
+    report.checks.append(_timed("photos", lambda: _photos(app)))
     report.checks.extend(_ai_checks(app.settings, ai_timeout_s))
     report.checks.append(_payments_check(os.environ, ai_timeout_s))
     if deep:

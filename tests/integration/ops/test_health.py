@@ -39,8 +39,8 @@ def test_green_on_live_database_and_fake_ai_then_red_when_ai_dies(db_url: str) -
     try:
         report = check_settings(lambda: settings_for(db_url, fake.base_url), deep=True, cache=MemoryCache())
         assert report.ok, report.as_dict()
-        assert [c.name for c in report.checks] == ["settings", "database", "cache", "read_only", "ai:openai",
-                                                   "payments", "synthetic_transaction"]
+        assert [c.name for c in report.checks] == ["settings", "database", "cache", "read_only", "photos",
+                                                   "ai:openai", "payments", "synthetic_transaction"]
         assert report.ai.startswith("openai")
     finally:
         fake.stop()

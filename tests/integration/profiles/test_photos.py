@@ -268,3 +268,23 @@ def test_concurrent_uploads_never_pass_the_limit(db_url: str, tmp_path: Path) ->
     assert [p.position for p in list_photos(app, uid)] == [0, 1]
     assert len(list((tmp_path / "blobs").rglob("*.jpg"))) == 2  # the refused uploads left no bytes behind
     app.close()
+
+
+def test_doctor_checks_the_blob_store_and_the_face_check(db_url: str, tmp_path: Path) -> None:
+    from perfectmatch.ops.health import check_health
+
+    app = build(db_url, tmp_path / "blobs")
+    [fresh] = [c for c in check_health(app).checks if c.name == "photos"]
+    assert fresh.ok and "not created yet" in fresh.detail and "HaarFaceDetector loaded" in fresh.detail
+    add_photo(app, new_user(app), si.face_png())
+    [used] = [c for c in check_health(app).checks if c.name == "photos"]
+    assert used.ok and "LocalBlobStore round trip ok" in used.detail
+    assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == ["health", "photos"]  # the probe is gone
+    assert not any((tmp_path / "blobs" / "health").iterdir())
+    app.close()
+    (tmp_path / "file").write_text("not a directory")
+    broken = build(db_url, tmp_path / "file" / "blobs")
+    report = check_health(broken)
+    [bad] = [c for c in report.checks if c.name == "photos"]
+    assert not bad.ok and not report.ok
+    broken.close()
