@@ -74,15 +74,21 @@ def exact_survivors(
     """
     _check(frame, vecs, rules, k)
     symmetric = rows is None
-    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric)
+    # symmetric units run last to first: a unit's entries credited to rows of later blocks then meet
+    # the floors those rows' own units already set
+    blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric,
+                                reverse=symmetric)
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     eps = _margin(vecs)
     out_r, out_c, out_s = [], [], []
     buffered, kept, compact_at = 0, 0, buffer_entries
+    # each row's k-th best similarity so far (raised at every reduction): later entries below it drop early
+    floor = np.full(len(frame), -np.inf) if symmetric and k is not None else None
+
     def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
         out: tuple[list, list, list] = ([], [], [])
         _unit_survivors(frame, vecs, rules, blocks, side, *unit, threshold=threshold, eps=eps, k=k,
-                        symmetric=symmetric, out=out)
+                        symmetric=symmetric, out=out, floor=floor)
         return out
 
     with blas_threads(threads):
@@ -94,9 +100,12 @@ def exact_survivors(
             if symmetric and k is not None and buffered > kept + compact_at:
                 # keep memory bounded: reduce what has been collected to each row's best k so far
                 # (triggered by what arrived since the last reduction, so each costs O(n k + buffer))
-                r, c, s, _ = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
+                r, c, s, rank = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
                 out_r[:], out_c[:], out_s[:] = [r], [c], [s]
                 buffered = kept = r.size
+                if floor is not None:
+                    full = rank == k - 1
+                    floor[r[full]] = s[full]
     r, c, s = _concat(out_r, out_c, out_s)
     if symmetric:
         r, c, s, _ = top_k_triples(r, c, s, k=k)
@@ -121,35 +130,52 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
 def _unit_survivors(
     frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, blocks: Blocks, side: _SortedSide,
     pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *, threshold: float, eps: float, k: int | None,
-    symmetric: bool, out: tuple[list, list, list],
+    symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
 ) -> int:
-    """Append the surviving directed entries of one unit of work to ``out``; return their number."""
+    """Append the surviving directed entries of one unit of work to ``out``; return their number.
+
+    ``floor`` (optional, ``(n,)`` float64 by frame row): a similarity each row's final ``k``-th
+    partner is known to reach; entries clearly below it are dropped early (they cannot make the top
+    ``k``). The float64 similarity is computed only for entries that may still rank: an entry more
+    than ``2 eps`` below its row's ``k``-th float32 value here is beaten by ``k`` others in float64 too.
+    """
     out_r, out_c, out_s = out
     # similarity first (one product, one comparison): few entries survive it, and the remaining
-    # checks run on those entries only
-    # the pairwise checks work on sorted positions (mostly sequential memory) and shrink the
-    # entries as they go; they compute exactly what prefilter.mutual_mask computes
-    r, c = side.similar(pos, tpos, threshold - eps)
+    # checks run on those entries only; they work on sorted positions (mostly sequential memory),
+    # shrink the entries as they go and compute exactly what prefilter.mutual_mask computes
+    r, c, f = side.similar(pos, tpos, threshold - eps)
     pq, pt = pos[r], tpos[c]
     ok = side.ages_fit(pq, pt)
-    pq, pt, c = pq[ok], pt[ok], c[ok]
+    pq, pt, c, f = pq[ok], pt[ok], c[ok], f[ok]
     ok = (pq != pt) & side.within_radii(pq, pt)
     if rules.excluded.size:
         ok &= ~is_excluded(rules.excluded, side.ids[pq], side.ids[pt])
-    pq, pt, c = pq[ok], pt[ok], c[ok]
-    s = pair_similarity(side.vecs, pq, pt)
-    keep = s >= threshold
-    qi, tj, s, c = side.rows32[pq[keep]], side.rows32[pt[keep]], s[keep], c[keep]
+    pq, pt, c, f = pq[ok], pt[ok], c[ok], f[ok]
+    # directed entries as indices into the forward ones: with ``symmetric``, targets outside the unit
+    # also get the entry (their unit skipped this block pair); targets inside it are queries here too
+    src = np.arange(pq.size)
     if symmetric:
-        # targets outside the unit also get the entry (their unit skipped this block pair);
-        # targets inside it appear as queries of this same product
-        back = tpos[c] >= unit_stop
-        qi, tj, s = np.concatenate([qi, tj[back]]), np.concatenate([tj, qi[back]]), np.concatenate([s, s[back]])
-        if k is not None:
-            keep = _prune_below_kth(qi, s, k, 0.0)
-            qi, tj, s = qi[keep], tj[keep], s[keep]
-    else:
+        src = np.concatenate([src, np.flatnonzero(tpos[c] >= unit_stop)])
+    forward = np.arange(src.size) < pq.size
+    qd = np.where(forward, pq[src], pt[src])
+    if k is not None:
+        keep = _prune_below_kth(qd, f[src], k, 2.0 * eps + 1e-6)  # + float32 rounding of the bound
+        if floor is not None:
+            keep &= f[src] >= floor[side.rows32[qd]] - eps
+        src, qd, forward = src[keep], qd[keep], forward[keep]
+    td = np.where(forward, pt[src], pq[src])
+    need = np.unique(src)
+    s = pair_similarity(side.vecs, pq[need], pt[need])[np.searchsorted(need, src)]
+    ok = s >= threshold
+    qi, tj, s = side.rows32[qd[ok]], side.rows32[td[ok]], s[ok]
+    if not symmetric:
         qi, tj, s, _ = top_k_triples(qi, tj, s, k=k)
+    elif floor is not None and k is not None:
+        # the k-th best of a query row's entries here is a lower bound of its final k-th best
+        fwd = forward[ok]
+        r, _, kth, rank = top_k_triples(qi[fwd], tj[fwd], s[fwd], k=k)
+        full = rank == k - 1
+        np.maximum.at(floor, r[full], kth[full])
     out_r.append(qi)
     out_c.append(tj)
     out_s.append(s)
@@ -183,7 +209,7 @@ def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np
 
 def _work_units(
     frame: PopulationFrame, rules: PairRules, rows: np.ndarray | None, cell_km: float, age_band: int,
-    min_query: int, *, symmetric: bool = False,
+    min_query: int, *, symmetric: bool = False, reverse: bool = False,
 ) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray, int]]]:
     """The partition and, per unit of work, the sorted positions of its query rows, those of the rows
     of every block compatible with one of its blocks, and where the unit's own positions end.
@@ -201,7 +227,8 @@ def _work_units(
     first = np.searchsorted(qb, np.arange(len(blocks) + 1))
 
     def units() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-        for lo, hi in _units(blocks, q_in_block, min_query):
+        spans = _units(blocks, q_in_block, min_query)
+        for lo, hi in reversed(spans) if reverse else spans:
             pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
             if rows is not None:
                 pos = pos[is_query[blocks.rows[pos]]]
@@ -286,10 +313,11 @@ class _SortedSide:
         dot = u[p, 0] * u[q, 0] + u[p, 1] * u[q, 1] + u[p, 2] * u[q, 2]
         return dot >= np.maximum(self.cos_radius[p], self.cos_radius[q])
 
-    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, np.ndarray]:
-        """Entries ``(r, c)`` of the ``pos x tpos`` block with float32 similarity >= ``min_sim``."""
+    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entries ``(r, c, float32 similarity)`` of the ``pos x tpos`` block with similarity >= ``min_sim``."""
         sims = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
-        return np.nonzero(sims >= min_sim)
+        r, c = np.nonzero(sims >= min_sim)
+        return r, c, sims[r, c]
 
     def preselect(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float | None) -> tuple[np.ndarray, ...]:
         """Entries of the ``pos x tpos`` block that pass the similarity bound (unless ``None``), ages
