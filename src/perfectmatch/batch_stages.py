@@ -294,7 +294,7 @@ def _contexts(ctx: BatchContext, chunk: np.ndarray, *, with_data: bool) -> list[
             pair_id=pair_id(ctx.day, int(ids[a[k]]), int(ids[b[k]])),
             user_a=int(ids[a[k]]), user_b=int(ids[b[k]]),
             data_a=data.get(int(ids[a[k]]), {}), data_b=data.get(int(ids[b[k]]), {}),
-            similarities={name: round(float(v[m]), 4) for name, v in sims.items()},
+            similarities={name: round(float(v[m]), 4) for name, v in sims.items() if not np.isnan(v[m])},
             vector_score=round(float((1.0 + cos[k]) / 2.0), 4),
         )
         for m, k in enumerate(chunk)

@@ -51,8 +51,8 @@ def block_similarities(
     Returns
     -------
     dict
-        ``{dimension value: (m,) float64 in [0, 1]}``; a block that is zero on either side gives 0.5
-        (unknown, neither for nor against).
+        ``{dimension value: (m,) float64 in [0, 1]}``; ``nan`` where the block is zero on either side
+        (unknown: the scores below leave it out).
     """
     out: dict[str, np.ndarray] = {}
     for dim, sl in slices.items():
@@ -60,7 +60,7 @@ def block_similarities(
         b = np.asarray(vecs_b[:, sl], dtype=np.float64)
         norm = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
         dot = (a * b).sum(axis=1)
-        cos = np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 0)
+        cos = np.divide(dot, norm, out=np.full_like(dot, np.nan), where=norm > 0)
         out[Dimension(dim).value] = (1.0 + np.clip(cos, -1.0, 1.0)) / 2.0
     return out
 
@@ -74,11 +74,22 @@ def _stack(dims: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def directional_scores(sims: np.ndarray, importance: np.ndarray, text: np.ndarray | None = None,
                        text_weight: float = TEXT_WEIGHT) -> np.ndarray:
-    """``(m,)`` how well the partner suits the user whose ``importance`` ``(m, 5)`` is given."""
-    w = np.clip(np.asarray(importance, dtype=np.float64), 1e-6, None)
-    score = (w * sims).sum(axis=1) / w.sum(axis=1)
+    """``(m,)`` how well the partner suits the user whose ``importance`` ``(m, 5)`` is given.
+
+    Unknown similarities (``nan``: a block one side left empty) are left out and the weights of the
+    known ones renormalised, so a score is measured on what both profiles say; ``nan`` when nothing
+    is known (neither a dimension nor the text).
+    """
+    sims = np.asarray(sims, dtype=np.float64)
+    known = ~np.isnan(sims)
+    w = np.where(known, np.clip(np.asarray(importance, dtype=np.float64), 1e-6, None), 0.0)
+    total = w.sum(axis=1)
+    score = np.divide((w * np.where(known, sims, 0.0)).sum(axis=1), total, out=np.full(total.shape, np.nan),
+                      where=total > 0)
     if text is not None:
-        score = (1.0 - text_weight) * score + text_weight * np.asarray(text, dtype=np.float64)
+        t = np.asarray(text, dtype=np.float64)
+        both = ~np.isnan(score) & ~np.isnan(t)
+        score = np.where(both, (1.0 - text_weight) * score + text_weight * t, np.where(np.isnan(score), t, score))
     return score
 
 
@@ -113,7 +124,7 @@ def reciprocal_scores(
     sims = _stack(dims)
     s_ab = directional_scores(sims, importance_a, text, text_weight)
     s_ba = directional_scores(sims, importance_b, text, text_weight)
-    return np.clip(harmonic(s_ab, s_ba), 0.0, 1.0)
+    return np.nan_to_num(np.clip(harmonic(s_ab, s_ba), 0.0, 1.0), nan=0.0)  # nothing known: no evidence
 
 
 def final_scores(
@@ -222,15 +233,23 @@ def explain(
                               ai_weight=ai_weight)
     c = float(np.clip(min(completeness_a, completeness_b), 0.8, 1.0))
     share = (1.0 - ai_weight) if ai is not None else 1.0
-    wa = np.clip(ia[0], 1e-6, None) / np.clip(ia[0], 1e-6, None).sum()
-    wb = np.clip(ib[0], 1e-6, None) / np.clip(ib[0], 1e-6, None).sum()
-    dim_share = 1.0 - (text_weight if text is not None else 0.0)
+    known = ~np.isnan(sims[0])
+    text_known = text is not None and not np.isnan(text)
+
+    def weights(importance: np.ndarray) -> np.ndarray:  # over the known dimensions only, as scored
+        w = np.where(known, np.clip(importance, 1e-6, None), 0.0)
+        return w / w.sum() if w.sum() > 0 else w
+
+    wa, wb = weights(ia[0]), weights(ib[0])
+    text_share = (text_weight if known.any() else 1.0) if text_known else 0.0
+    dim_share = 1.0 - text_share
     factors = []
     for k, d in enumerate(DIMENSIONS):
         w = float((wa[k] + wb[k]) / 2) * dim_share
-        factors.append(Factor(d.value, float(sims[0, k]), w, c * share * 100.0 * w * float(sims[0, k])))
-    if text is not None:
-        factors.append(Factor("TEXT", float(text), text_weight, c * share * 100.0 * text_weight * float(text)))
+        sim = float(sims[0, k])
+        factors.append(Factor(d.value, sim, w, c * share * 100.0 * w * sim if known[k] else 0.0))
+    if text_known:
+        factors.append(Factor("TEXT", float(text), text_share, c * share * 100.0 * text_share * float(text)))
     if ai is not None:
         factors.append(Factor("AI", float(ai), ai_weight, c * ai_weight * float(ai)))
     factors.append(Factor("completeness", c, 1.0, 0.0))

@@ -155,12 +155,14 @@ class VectorSpec:
         return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
     def block_cosines(self, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-block cosine similarity of row pairs ``a[i]``, ``b[i]`` (each ``(m, dim)``)."""
+        """Per-block cosine similarity of row pairs ``a[i]``, ``b[i]`` (each ``(m, dim)``); ``nan`` where
+        either side left the block empty (unknown: scoring leaves it out rather than calling it neutral)."""
         out = {}
         for name, sl in self.slices.items():
             x, y = a[:, sl], b[:, sl]
             den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-            out[name] = np.divide((x * y).sum(axis=1), den, out=np.zeros(len(x), dtype=np.float32), where=den > 0)
+            out[name] = np.divide((x * y).sum(axis=1), den, out=np.full(len(x), np.nan, dtype=np.float32),
+                                  where=den > 0)
         return out
 
 

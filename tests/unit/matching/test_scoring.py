@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfectmatch.errors import InvalidInputError
-from perfectmatch.matching.scoring import block_similarities, explain, final_scores, reciprocal_scores
+from perfectmatch.matching.scoring import (
+    block_similarities,
+    directional_scores,
+    explain,
+    final_scores,
+    reciprocal_scores,
+)
 from perfectmatch.models import Dimension, ScoreSource
 
 DIMS = [d.value for d in Dimension]
@@ -81,7 +87,38 @@ def test_block_similarities_per_slice() -> None:
     b = np.array([[1.0, 0.0, 0.0, -1.0]])
     out = block_similarities(a, b, slices)
     assert out["RC"][0] == pytest.approx(1.0) and out["CS"][0] == pytest.approx(0.0)
-    assert block_similarities(a, np.zeros((1, 4)), slices)["RC"][0] == pytest.approx(0.5)
+    assert np.isnan(block_similarities(a, np.zeros((1, 4)), slices)["RC"][0])  # unknown, not neutral
+
+
+@given(st.lists(unit, min_size=5, max_size=5), weights, weights, st.lists(st.booleans(), min_size=5, max_size=5))
+def test_unknown_dimensions_are_left_out_not_counted_neutral(sims, wa, wb, unknown) -> None:  # type: ignore[no-untyped-def]
+    """A dimension one side left empty does not pull the score towards 0.5: the score equals the one
+    computed on the known dimensions alone, and explain() agrees with it."""
+    known = [d for d, u in zip(DIMS, unknown, strict=True) if not u]
+    dims = {d: np.array([np.nan if u else v]) for d, v, u in zip(DIMS, sims, unknown, strict=True)}
+    got = reciprocal_scores(dims, np.array([wa]), np.array([wb]))[0]
+    if not known:
+        assert got == 0.0  # nothing known: no evidence for a match
+        return
+    keep = [i for i, u in enumerate(unknown) if not u]
+    sub_a = np.array([[wa[i] for i in keep]])
+    sub_b = np.array([[wb[i] for i in keep]])
+    s = np.array([[sims[i] for i in keep]])
+    s_ab = directional_scores(s, sub_a)[0]
+    s_ba = directional_scores(s, sub_b)[0]
+    assert got == pytest.approx(2 * s_ab * s_ba / (s_ab + s_ba) if s_ab + s_ba else 0.0)
+    e = explain({d: float(v[0]) for d, v in dims.items()}, wa, wb, completeness_a=1.0, completeness_b=1.0)
+    assert e.vector == pytest.approx(got)
+    assert sum(f.weight for f in e.factors if f.name in DIMS) == pytest.approx(1.0)
+    assert all(f.contribution == 0.0 for f in e.factors if f.name in DIMS and f.name not in known)
+
+
+def test_unknown_text_is_left_out() -> None:
+    dims = {d: np.array([0.8]) for d in DIMS}
+    imp = np.ones((1, 5))
+    without = reciprocal_scores(dims, imp, imp)
+    assert reciprocal_scores(dims, imp, imp, text=np.array([np.nan])) == pytest.approx(without)
+    assert reciprocal_scores(dims, imp, imp, text=np.array([0.5]))[0] < without[0]
 
 
 def test_missing_dimension_is_named() -> None:
