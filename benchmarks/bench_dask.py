@@ -1,0 +1,187 @@
+"""The candidate stage on the Dask engine with 1, 2 and 4 worker processes, against the local engine.
+
+    nice python benchmarks/bench_dask.py --users 100000 --workers 1 2 4 [--vectors profile|synthetic] [--json]
+
+One seeded ``simulate`` population (the 12 largest US metros) with the batch's own profile vectors
+(``--vectors profile``: the questionnaire answers through the vector spec, 323-d, as stored by
+``perfectmatch simulate``) or ``bench_candidates``' synthetic 64-d vectors. The task is the batch's
+candidates stage exactly: mutual prefilters, similarity >= 0.65, top 50 per user, radius expansion
+(min pool 20, up to 200 km). ``local`` is ``candidates.generate_with_expansion`` in this process;
+``dask W`` is ``distributed.dask_candidates`` on a ``LocalCluster`` of W single-threaded worker
+processes (started before the clock runs; its start-up is reported apart). Every dask result is
+checked identical to the local one. Columns:
+
+* ``seconds``: the stage's wall time; ``speed-up``: local seconds / these seconds.
+* ``workers busy``: the slowest worker's own compute time in the first pass and in each expansion
+  round (what more workers can shrink).
+* ``overhead``: everything else: partitioning and packing on the client, shipping (scatter),
+  scheduling and result transfer, placing the lists, the client's part of each expansion round
+  (``EngineTimings.overhead_s``), with the components alongside.
+* ``halo``: users shipped to a partition besides its own (the price of geographic partitions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfectmatch.matching.candidates import generate_with_expansion
+from perfectmatch.matching.distributed import EngineTimings, dask_candidates, dask_client, partition_users
+from perfectmatch.matching.prefilter import build_rules
+from perfectmatch.matching.vectors import cosine_threshold
+from perfectmatch.populations.simulate import simulate
+
+DAY = date(2026, 11, 25)
+K, SIMILARITY, MIN_POOL, MAX_RADIUS_KM = 50, 0.65, 20, 200.0
+
+
+def population(n: int, seed: int, kind: str) -> tuple[Any, np.ndarray, float]:
+    """``(frame, vecs, cosine threshold)`` for ``n`` simulated users."""
+    if kind == "synthetic":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_candidates import calibrate_mean, synthetic_vectors
+
+        pop = simulate(n, seed, today=DAY, bank=False)
+        mean = calibrate_mean(pop.traits, 64, seed, SIMILARITY, 0.05, 1.0)
+        return pop.frame, synthetic_vectors(pop.traits, 64, seed, mean=mean, noise=1.0), SIMILARITY
+    from perfectmatch.bootstrap import build_app
+    from perfectmatch.config import Settings
+    from perfectmatch.populations.vectors import answer_matrix_vectors
+
+    pop = simulate(n, seed, today=DAY)
+    app = build_app(Settings(_env_file=None, db_url="sqlite://", cache={"backend": "none"}, seed=seed))
+    vs = answer_matrix_vectors(app.vector_spec, pop.answers, pop.frame.ids)
+    app.close()
+    return pop.frame, vs.vecs, cosine_threshold(SIMILARITY)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    frame, vecs, threshold = population(args.users, args.seed, args.vectors)
+    rules = build_rules(frame, day=DAY)
+    setup_s = time.perf_counter() - t0
+    kw = {"k": K, "threshold": threshold, "min_pool": MIN_POOL, "max_radius_km": MAX_RADIUS_KM}
+    t0, c0 = time.perf_counter(), time.process_time()
+    want, _ = generate_with_expansion(frame, vecs, rules, **kw)
+    local_s, local_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rows: list[dict[str, Any]] = [
+        {
+            "engine": "local",
+            "workers": 1,
+            "seconds": round(local_s, 2),
+            "speedup": 1.0,
+            "cpu_s": round(local_cpu, 2),
+            "critical_cpu_s": round(local_cpu, 2),
+            "cpu_speedup": 1.0,
+        }
+    ]
+    print(f"# local: {local_s:.2f} s", file=sys.stderr)
+    for w in args.workers:
+        t0 = time.perf_counter()
+        with dask_client(None, workers=w) as client:
+            client.run(lambda: __import__("perfectmatch.matching.distributed"))  # imports before the clock
+            startup_s = time.perf_counter() - t0
+            timings = EngineTimings()
+            t0, c0 = time.perf_counter(), time.process_time()
+            got, _ = dask_candidates(client, frame, vecs, rules, timings=timings, **kw)
+            seconds, client_cpu = time.perf_counter() - t0, time.process_time() - c0
+        # the CPU on the critical path: the client's own, plus the busiest task of each parallel step
+        critical = client_cpu + max(timings.worker_cpu_s, default=0.0) + sum(timings.expansion_worker_cpu_s)
+        identical = bool(np.array_equal(got.idx, want.idx) and np.array_equal(got.sims, want.sims, equal_nan=True))
+        t = timings.as_dict()
+        rows.append(
+            {
+                "engine": "dask",
+                "workers": w,
+                "seconds": round(seconds, 2),
+                "speedup": round(local_s / seconds, 2),
+                "identical": identical,
+                "cluster_start_s": round(startup_s, 2),
+                "workers_busy_s": round(max(timings.worker_s, default=0.0) + sum(timings.expansion_worker_s), 2),
+                "cpu_s": round(client_cpu + timings.worker_cpu_total_s, 2),
+                "critical_cpu_s": round(critical, 2),
+                "cpu_speedup": round(local_cpu / critical, 2),
+                "client_cpu_s": round(client_cpu, 2),
+                **t,
+            }
+        )
+        print(f"# dask {w}: {seconds:.2f} s identical={identical} {json.dumps(rows[-1])}", file=sys.stderr)
+    one = next((r["seconds"] for r in rows if r["engine"] == "dask" and r["workers"] == 1), None)
+    for r in rows:
+        if r["engine"] == "dask" and one:
+            r["speedup_vs_dask1"] = round(one / r["seconds"], 2)
+    parts = {
+        w: partition_users(frame, rules, parts=w, reach_km=np.maximum(rules.radius_km, MAX_RADIUS_KM))
+        for w in args.workers
+    }
+    balance = {w: [round(p.work / max(sum(q.work for q in ps), 1.0), 3) for p in ps] for w, ps in parts.items()}
+    return {
+        "users": args.users,
+        "active": int(rules.active.sum()),
+        "vectors": args.vectors,
+        "dim": int(vecs.shape[1]),
+        "setup_s": round(setup_s, 1),
+        "rows": rows,
+        "work_share": balance,
+        "meta": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cores": os.cpu_count(),
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--vectors", choices=("profile", "synthetic"), default="profile")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    out = run(args)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(
+        f"# {out['users']:,} users ({out['active']:,} active), {out['vectors']} vectors d={out['dim']}; {out['meta']}"
+    )
+    print(f"# pair-work share per partition: {out['work_share']}")
+    cols = [
+        "engine",
+        "workers",
+        "seconds",
+        "speedup",
+        "speedup_vs_dask1",
+        "cpu_s",
+        "critical_cpu_s",
+        "cpu_speedup",
+        "client_cpu_s",
+        "identical",
+        "workers_busy_s",
+        "overhead_s",
+        "partition_s",
+        "scatter_s",
+        "compute_s",
+        "merge_s",
+        "expansion_s",
+        "halo_users",
+        "cluster_start_s",
+    ]
+    print(" | ".join(cols))
+    for r in out["rows"]:
+        print(" | ".join(str(r.get(c, "-")) for c in cols))
+
+
+if __name__ == "__main__":
+    main()
