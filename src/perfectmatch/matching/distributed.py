@@ -70,6 +70,9 @@ class EngineTimings:
     merge_s: float = 0.0
     expansion_s: float = 0.0  # radius expansion, workers and client together
     expansion_worker_s: list[float] = field(default_factory=list)  # per round, the slowest worker's time
+    worker_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of each first-pass task
+    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # per round, the largest task CPU seconds
+    worker_cpu_total_s: float = 0.0  # CPU seconds of all tasks together
     halo_users: int = 0
     owned_users: int = 0
 
@@ -91,6 +94,9 @@ class EngineTimings:
             "merge_s": round(self.merge_s, 3),
             "expansion_s": round(self.expansion_s, 3),
             "expansion_worker_s": [round(s, 3) for s in self.expansion_worker_s],
+            "worker_cpu_s": [round(s, 3) for s in self.worker_cpu_s],
+            "expansion_worker_cpu_s": [round(s, 3) for s in self.expansion_worker_cpu_s],
+            "worker_cpu_total_s": round(self.worker_cpu_total_s, 3),
             "overhead_s": round(self.overhead_s, 3),
             "halo_users": self.halo_users,
             "owned_users": self.owned_users,
@@ -397,7 +403,7 @@ def owned_survivors(
 
 def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning: dict[str, Any]) -> dict[str, Any]:
     """Run on a worker: the top-``k`` lists of the partition's owned users, in global rows."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     frame, vecs, rules = _unpack(payload)
     owned, rows = payload["owned"], payload["rows"]
     r, c, s = owned_survivors(frame, vecs, rules, owned, threshold=threshold, k=k, **tuning)
@@ -405,7 +411,13 @@ def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning:
     mine = np.flatnonzero(owned)
     idx = local.idx[mine]
     glob = np.where(idx >= 0, rows[np.maximum(idx, 0)], -1).astype(np.int32)
-    return {"rows": rows[mine], "idx": glob, "sims": local.sims[mine], "seconds": time.perf_counter() - t0}
+    return {
+        "rows": rows[mine],
+        "idx": glob,
+        "sims": local.sims[mine],
+        "seconds": time.perf_counter() - t0,
+        "cpu_s": time.thread_time() - c0,
+    }
 
 
 def expansion_task(
@@ -417,23 +429,23 @@ def expansion_task(
     k: int,
     threshold: float,
     tuning: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Run on a worker: the compatible partners of the owned rows ``needy`` (member positions) under
     the widened radii ``radius_km`` (one per member) that matter, as global-row triples, and the
-    seconds spent. An entry matters when it is in its row's top ``k`` or its similarity reaches the
+    seconds (wall, CPU) spent. An entry matters when it is in its row's top ``k`` or its similarity reaches the
     partner's ``floor`` (the partner's current ``k``-th similarity less a rounding margin, ``-inf``
     while its list is not full): only those can change a list, so only those are shipped back."""
     from perfectmatch.matching.blocked import exact_survivors
     from perfectmatch.matching.candidates import useful_entries
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     frame, vecs, rules = _unpack(payload)
     rows = payload["rows"]
     r, c, s = exact_survivors(
         frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
     )
     r, c, s = useful_entries(r, c, s, floor, k)
-    return rows[r], rows[c], s, time.perf_counter() - t0
+    return rows[r], rows[c], s, time.perf_counter() - t0, time.thread_time() - c0
 
 
 # ------------------------------------------------------------------------------- client side
@@ -494,6 +506,8 @@ def dask_candidates(
         idx[res["rows"]] = res["idx"]
         sims[res["rows"]] = res["sims"]
         t.worker_s.append(float(res["seconds"]))
+        t.worker_cpu_s.append(float(res["cpu_s"]))
+        t.worker_cpu_total_s += float(res["cpu_s"])
     client.cancel(tasks)
     t4 = time.perf_counter()
     t.merge_s += t4 - t3
@@ -521,6 +535,8 @@ def dask_candidates(
                 )
         got = client.gather(jobs)
         t.expansion_worker_s.append(max((g[3] for g in got), default=0.0))
+        t.expansion_worker_cpu_s.append(max((g[4] for g in got), default=0.0))
+        t.worker_cpu_total_s += sum(g[4] for g in got)
         return _concat([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
 
     try:
