@@ -355,4 +355,6 @@ class ReadOnlyAwareCache:
             self.inner.clear()
 
     def __getattr__(self, name: str) -> Any:  # close(), purge_expired() ... of the wrapped cache
+        if name == "inner":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
