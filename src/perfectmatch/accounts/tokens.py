@@ -64,7 +64,10 @@ def issue_token(secret: str | None) -> IssuedToken:
 
 
 def verify_signature(secret: str | None, token: str) -> str:
-    """The stored-hash key of ``token`` if we signed it; ``InvalidToken("forged")`` otherwise."""
+    """The stored-hash key of ``token`` if we signed it; ``InvalidToken("forged")`` otherwise.
+
+    Surrounding whitespace is ignored (a pasted link often brings a newline); nothing else is.
+    """
     key = check_secret(secret)
     forged = InvalidToken("forged", "verification token is not valid (damaged or not issued by us)")
     parts = token.strip().split(".")
