@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -183,9 +183,9 @@ class SqlVectorMatrix:
     def save_matrix(self, vs: VectorSet) -> int:
         """Upsert every vector of ``vs`` (with importance and completeness) under ``vs.version``.
 
-        One raw executemany per chunk of pre-built tuples (no per-row Core processing). Measured at
-        100k users with 323-d vectors: SQLite 142k rows/s; PostgreSQL 57k rows/s, bound by the
-        130 MB of vector bytes (COPY into a scratch table and one upsert was no faster).
+        SQLite: one raw executemany per chunk of pre-built tuples (no per-row Core processing), 142k
+        rows/s at 100k users with 323-d vectors. PostgreSQL: binary COPY and one upsert
+        (:meth:`_copy_vectors`), about twice the rows/s of the executemany it replaced (57k rows/s).
         """
         vecs = np.ascontiguousarray(vs.vecs, dtype="<f4")
         imp = np.ascontiguousarray(vs.importance, dtype="<f4")
@@ -196,11 +196,33 @@ class SqlVectorMatrix:
                f"ON CONFLICT (user_id) DO UPDATE SET "
                + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]))
         ids, comp = vs.ids.tolist(), vs.completeness.tolist()
+        if self._conn.dialect.name == "postgresql":
+            self._copy_vectors(cols, ((ids[i], vs.version, d, vecs[i].tobytes(), imp[i].tobytes(), comp[i])
+                                      for i in range(len(ids))))
+            return len(ids)
         for lo in range(0, len(ids), CHUNK):
             rows = [(ids[i], vs.version, d, vecs[i].tobytes(), imp[i].tobytes(), comp[i])
                     for i in range(lo, min(lo + CHUNK, len(ids)))]
             self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
         return len(ids)
+
+    def _copy_vectors(self, cols: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> None:
+        """PostgreSQL: binary COPY into a scratch table, then one upsert. Binary COPY sends the vector
+        bytes as they are (text COPY hex-encodes them): about twice the rows/s of an executemany."""
+        from perfectmatch.adapters.storage.readonly import check_writable
+
+        check_writable(self._conn, "COPY on profile_vectors")
+        self._conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS profile_vectors_stage (LIKE profile_vectors) ON COMMIT DELETE ROWS")
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY profile_vectors_stage ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "varchar", "int4", "bytea", "bytea", "float8"])
+            for row in rows:
+                copy.write_row(row)
+        self._conn.exec_driver_sql(
+            f"INSERT INTO profile_vectors ({', '.join(cols)}) SELECT {', '.join(cols)} FROM profile_vectors_stage "
+            "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]))
+        self._conn.exec_driver_sql("TRUNCATE profile_vectors_stage")
 
     def load_matrix(self, version: str, ids: np.ndarray | None = None) -> VectorSet:
         """Vectors stored under ``version`` (all, or only for ``ids``), sorted by user id.
