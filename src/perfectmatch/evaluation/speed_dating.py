@@ -61,10 +61,10 @@ cs_E1, intelligence for cs_deep_talk, ambition for cv_career, sincerity for cv_h
 itself for cv_religious_partner; 5 otherwise. Race and ``imprace`` are not mapped: the product keeps
 ethnicity out of matching. Attractiveness has no question either. ``exphappy`` (expected happiness)
 is not mapped: its only candidate is one emotional-stability item, and a one-item block's cosine is
-just a sign test, so the EI dimension stays unanswered (neutral 0.5 for every pair). The profile's age range is the
-OkCupid import's ``[age - 5 - age // 10, age + 5 + age // 10]`` and the goal is ``rc_goal``'s; the
-mutual prefilter (``matching.prefilter``: ages and goals) is reported as its own row, not folded into
-the score.
+just a sign test, so the EI dimension stays unanswered (unknown: the scoring leaves it out). The
+profile's age range is the OkCupid import's ``[age - 5 - age // 10, age + 5 + age // 10]`` and the
+goal is ``rc_goal``'s; the mutual prefilter (``matching.prefilter``: ages and goals) is reported as
+its own row, not folded into the score.
 """
 
 from __future__ import annotations
