@@ -99,8 +99,12 @@ def test_main_flow_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and best["user_b"] in [m["user_id"] for m in json.loads(out)]
     code, out, _ = run(["--db", db, "--json", "matches", "show", str(best["user_a"]), str(best["user_b"])], capsys)
     assert code == 0 and json.loads(out)["insight"]["score"] > 0
-    code, out, _ = run(["--db", db, "--json", "batch", "run"], capsys)
-    assert json.loads(out)["status"] == "already_done"
+    code, out, _ = run(["--db", db, "batch", "run", "--json"], capsys)  # the spec's spelling: --json after
+    assert code == 0 and json.loads(out)["status"] == "already_done"
+    code, out, _ = run(["--db", db, "matches", "list", str(best["user_a"]), "--json"], capsys)
+    assert code == 0 and best["user_b"] in [m["user_id"] for m in json.loads(out)]
+    code, out, _ = run(["--db", db, "batch", "status", "--json"], capsys)
+    assert code == 0 and json.loads(out)[0]["status"] == "done"
 
 
 def test_python_dash_m_runs_the_cli() -> None:

@@ -96,11 +96,16 @@ def _configure_logs(ctx: typer.Context, settings: Settings, *, json_lines: bool,
     ctx.call_on_close(remove)
 
 
-def state(ctx: typer.Context) -> CliState:
-    """The ``CliState`` of this invocation (from any sub-command)."""
+def state(ctx: typer.Context, *, json_out: bool = False) -> CliState:
+    """The ``CliState`` of this invocation (from any sub-command); a command's own ``--json``
+    (``json_out``) turns JSON output on like the global option."""
     obj = ctx.find_root().obj
     assert isinstance(obj, CliState)
+    obj.json = obj.json or json_out
     return obj
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout (as the global --json)")]
 
 
 def _register() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from perfectmatch.cli import state
+from perfectmatch.cli import JsonOption, state
 from perfectmatch.cli._output import emit, progress_to_stderr
 
 batch_app = typer.Typer(help="The daily match batch.", no_args_is_help=True)
@@ -35,6 +35,7 @@ def run_cmd(
     takeover: Annotated[
         bool, typer.Option("--takeover", help="take over the lock of a run that died (do not use while one runs)")
     ] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Match active users and deliver today's offers (idempotent per day, resumable after a crash).
 
@@ -43,7 +44,7 @@ def run_cmd(
     """
     from perfectmatch.pipeline import run_daily_batch
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     stale = {"stale_after_s": 0.0} if takeover else {}
     dask = st.app.settings.dask
     if scheduler is not None or workers is not None:
@@ -56,9 +57,9 @@ def run_cmd(
 
 
 @batch_app.command("status")
-def status_cmd(ctx: typer.Context) -> None:
+def status_cmd(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """List batch runs with their status and completed stages."""
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     with st.app.uow as uow:
         runs = uow.batch.runs()
     emit([{"day": r["day"].isoformat(), "status": r["status"], "stages": ",".join(r["stages"]),
@@ -71,11 +72,12 @@ def list_cmd(
     ctx: typer.Context,
     user_id: Annotated[int, typer.Argument(help="the viewing user's id")],
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None,
+    json_out: JsonOption = False,
 ) -> None:
     """A user's matches, best first (free users: the most recent day's; premium: all)."""
     from perfectmatch.discovery import list_matches
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     views = list_matches(st.app, user_id, limit=limit)
     emit(views if views else {"user": user_id, "matches": 0}, as_json=st.json, title=f"matches of user {user_id}")
 
@@ -87,11 +89,12 @@ def top_cmd(
         datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="UTC day (default today)")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="how many")] = 10,
+    json_out: JsonOption = False,
 ) -> None:
     """The day's best matches, with both users' ids (pick one for ``matches list``)."""
     from perfectmatch.discovery import top_matches
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     rows = top_matches(st.app, _day(day, st), limit=limit)
     emit(rows or {"matches": 0}, as_json=st.json, title="best matches")
 
@@ -101,9 +104,10 @@ def show_cmd(
     ctx: typer.Context,
     user_id: Annotated[int, typer.Argument(help="the viewing user's id")],
     other_id: Annotated[int, typer.Argument(help="the matched user's id")],
+    json_out: JsonOption = False,
 ) -> None:
     """One match's details, with basic or premium insights by the viewer's tier."""
     from perfectmatch.discovery import match_details
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     emit(match_details(st.app, user_id, other_id), as_json=st.json, title=f"match {user_id} - {other_id}")
