@@ -23,7 +23,7 @@ from perfectmatch.populations.okcupid import import_okcupid
 from perfectmatch.populations.simulate import simulate
 from perfectmatch.populations.store import simulate_and_store
 
-SHARED = Path("/work/shared/data/okcupid/okcupid_profiles_revised_shared.csv.gz")
+SHARED = Path(__file__).resolve().parents[2] / "shared/data/okcupid/okcupid_profiles_revised_shared.csv.gz"
 
 
 def _row(task: str, rows: int, seconds: float) -> dict[str, object]:
@@ -66,10 +66,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite file per task)")
     parser.add_argument("--okcupid", type=Path, default=SHARED, help="OkCupid CSV (.csv.gz)")
+    parser.add_argument("--no-okcupid", action="store_true", help="skip the OkCupid import tasks")
     parser.add_argument("--repeat", type=int, default=3, help="runs of generation alone (best is kept)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = run(args.users, args.seed, args.db, args.okcupid, max(1, args.repeat))
+    rows = run(args.users, args.seed, args.db, None if args.no_okcupid else args.okcupid, max(1, args.repeat))
     if args.json:
         print(json.dumps(rows, indent=2))
         return
