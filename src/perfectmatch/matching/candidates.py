@@ -216,6 +216,7 @@ def expand_candidates(
     max_radius_km: float = 200.0,
     factors: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0),
     survivors: Survivors | None = None,
+    sims64: np.ndarray | None = None,
     **tuning: Any,
 ) -> tuple[Candidates, RadiusExpansion]:
     """The radius-expansion part of :func:`generate_with_expansion`, starting from ``cands``
@@ -224,8 +225,10 @@ def expand_candidates(
     of them (default: :func:`exact_survivors` with ``k=None``), or at least every entry that is in
     its row's top ``k`` or can enter the partner's current list ``cands`` (the other entries cannot
     change any list). The Dask engine computes both on its workers and shares this step, so both
-    engines agree exactly."""
+    engines agree exactly. ``sims64``: the float64 similarities of ``cands`` (``nan`` where unknown
+    or empty), which the lists are ranked on; those missing are computed when first needed."""
     n, k = len(frame), cands.k
+    s64 = np.full((n, k), np.nan) if sims64 is None else np.array(sims64, dtype=np.float64)
     start = rules.radius_km.copy()
     cap = np.maximum(start, max_radius_km)
     radius = start.copy()
@@ -247,16 +250,21 @@ def expand_candidates(
         affected = np.zeros(n, dtype=bool)
         affected[r] = True
         affected[c] = True
-        old_r, old_c, _ = cands.triples()
-        keep = affected[old_r] & ~needy[old_r]
-        rows = np.concatenate([old_r[keep], r, c])
-        cols = np.concatenate([old_c[keep], c, r])
-        sims = np.concatenate([pair_similarity(vecs, old_r[keep], old_c[keep]), s, s])
+        old_r, slot = np.nonzero((cands.idx >= 0) & (affected & ~needy)[:, None])
+        old_c = cands.idx[old_r, slot].astype(np.int64)
+        unknown = np.isnan(s64[old_r, slot])
+        s64[old_r[unknown], slot[unknown]] = pair_similarity(vecs, old_r[unknown], old_c[unknown])
+        rows = np.concatenate([old_r, r, c])
+        cols = np.concatenate([old_c, c, r])
+        sims = np.concatenate([s64[old_r, slot], s, s])
         _, first = np.unique(rows * n + cols, return_index=True)
-        rows, cols = rows[first], cols[first]
-        fresh = to_candidates(n, k, rows, cols, sims[first])
-        idx, out = cands.idx.copy(), cands.sims.copy()
-        idx[affected], out[affected] = fresh.idx[affected], fresh.sims[affected]
+        fr, fc, fs, rank = top_k_triples(rows[first], cols[first], sims[first], k=k)
+        idx = cands.idx.copy()
+        idx[affected] = -1
+        s64[affected] = np.nan
+        idx[fr, rank], s64[fr, rank] = fc, fs  # only affected rows receive entries
+        out = cands.sims.copy()
+        out[affected] = s64[affected]
         cands = Candidates(idx=idx, sims=out)
         needy &= cands.counts() < min_pool
     return cands, RadiusExpansion(radius_km=radius, added_km=radius - start)

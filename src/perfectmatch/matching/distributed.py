@@ -37,7 +37,7 @@ from perfectmatch.matching.blocked import (
     blas_threads,
 )
 from perfectmatch.matching.blocks import block_pairs, geo_cells, partition
-from perfectmatch.matching.pairs import Candidates, _concat, _margin, to_candidates, top_k_triples
+from perfectmatch.matching.pairs import Candidates, _concat, _margin, top_k_triples
 from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, RadiusExpansion, haversine_km, unit_vectors
 
 _FRAME_COLUMNS = ("ids", "gender", "seeks", "birth_day", "lat", "lon", "radius_km", "age_min", "age_max", "goal")
@@ -407,14 +407,13 @@ def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning:
     frame, vecs, rules = _unpack(payload)
     owned, rows = payload["owned"], payload["rows"]
     r, c, s = owned_survivors(frame, vecs, rules, owned, threshold=threshold, k=k, **tuning)
-    local = to_candidates(len(frame), k, r, c, s)
-    mine = np.flatnonzero(owned)
-    idx = local.idx[mine]
-    glob = np.where(idx >= 0, rows[np.maximum(idx, 0)], -1).astype(np.int32)
+    r, c, s, rank = top_k_triples(r, c, s, k=k)  # as to_candidates ranks them
+    mine = owned[r]
     return {
-        "rows": rows[mine],
-        "idx": glob,
-        "sims": local.sims[mine],
+        "rows": rows[r[mine]],
+        "slots": rank[mine].astype(np.int16 if k < 2**15 else np.int64),
+        "partners": rows[c[mine]].astype(np.int32),
+        "sims": s[mine],  # float64: the values the lists are ranked on
         "seconds": time.perf_counter() - t0,
         "cpu_s": time.thread_time() - c0,
     }
@@ -501,10 +500,10 @@ def dask_candidates(
     t3 = time.perf_counter()
     t.compute_s += t3 - t2
     idx = np.full((n, k), -1, dtype=np.int32)
-    sims = np.full((n, k), np.nan, dtype=np.float32)
+    sims64 = np.full((n, k), np.nan)
     for res in results:
-        idx[res["rows"]] = res["idx"]
-        sims[res["rows"]] = res["sims"]
+        idx[res["rows"], res["slots"]] = res["partners"]
+        sims64[res["rows"], res["slots"]] = res["sims"]
         t.worker_s.append(float(res["seconds"]))
         t.worker_cpu_s.append(float(res["cpu_s"]))
         t.worker_cpu_total_s += float(res["cpu_s"])
@@ -544,11 +543,12 @@ def dask_candidates(
             frame,
             vecs,
             rules,
-            Candidates(idx=idx, sims=sims),
+            Candidates(idx=idx, sims=sims64.astype(np.float32)),
             threshold=threshold,
             min_pool=min_pool,
             max_radius_km=max_radius_km,
             survivors=survivors,
+            sims64=sims64,
         )
     finally:
         client.cancel(futures)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from popgen import TODAY, frames, vectors
 
 from perfectmatch.errors import ConfigError
-from perfectmatch.matching.candidates import generate_with_expansion
+from perfectmatch.matching.candidates import exact_candidates, generate_with_expansion
 from perfectmatch.matching.distributed import EngineTimings, dask_candidates, dask_client, partition_users
 from perfectmatch.matching.prefilter import build_rules, haversine_km
 from perfectmatch.populations.simulate import simulate
@@ -127,10 +127,13 @@ def test_simulated_metros_split_evenly_and_match_the_local_engine() -> None:
     split = partition_users(pop.frame, rules, parts=2)
     work = [p.work for p in split]
     assert len(split) == 2 and max(work) < 0.7 * sum(work)  # balanced on pair work
-    want, _ = generate_with_expansion(pop.frame, vecs, rules, k=20, threshold=0.5)
+    want, expansion = generate_with_expansion(pop.frame, vecs, rules, k=20, threshold=0.5, min_pool=8)
+    assert np.count_nonzero(expansion.added_km) > 100 and (want.counts() == 20).sum() > 100  # both kinds of rows
+    ref = exact_candidates(pop.frame, vecs, rules.with_radius(expansion.radius_km), k=20, threshold=0.5)
+    assert np.array_equal(want.idx, ref.idx) and np.array_equal(want.sims, ref.sims, equal_nan=True)
     timings = EngineTimings()
     client = InlineClient(2)
-    got, _ = dask_candidates(client, pop.frame, vecs, rules, k=20, threshold=0.5, timings=timings)
+    got, _ = dask_candidates(client, pop.frame, vecs, rules, k=20, threshold=0.5, min_pool=8, timings=timings)
     assert np.array_equal(got.idx, want.idx) and np.array_equal(got.sims, want.sims, equal_nan=True)
     assert timings.owned_users == int(rules.active.sum()) and len(timings.worker_s) == 2
     assert client.submitted >= 2 and timings.overhead_s >= 0
