@@ -67,7 +67,7 @@ def _involves(table: Table, uid: int, a: str = "user_a", b: str = "user_b") -> A
 
 
 def show_user(app: Any, user_id: int) -> dict[str, Any]:
-    """User, profile, preferences, current subscription state and activity counts of ``user_id``.
+    """User, profile, preferences, current subscription state and activity (and photo) counts of ``user_id``.
 
     Raises
     ------
@@ -90,6 +90,7 @@ def show_user(app: Any, user_id: int) -> dict[str, Any]:
                 "likes_received": _count(conn, s.likes, s.likes.c.likee == user_id),
                 "messages_sent": _count(conn, s.messages, s.messages.c.sender_id == user_id),
                 "conversations": _count(conn, s.conversations, _involves(s.conversations, user_id)),
+                "photos": _count(conn, s.photos, s.photos.c.user_id == user_id),
             },
         }
 

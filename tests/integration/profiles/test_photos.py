@@ -22,7 +22,7 @@ from perfectmatch.config import Settings
 from perfectmatch.errors import NotFound
 from perfectmatch.models import User
 from perfectmatch.ops.containment import suspend_user
-from perfectmatch.ops.support import erase_user, export_user
+from perfectmatch.ops.support import erase_user, export_user, show_user
 from perfectmatch.profiles import (
     InactiveUser,
     InvalidImage,
@@ -220,6 +220,7 @@ def test_export_lists_and_erase_removes_photos(app: App, tmp_path: Path) -> None
     save_basic_profile(app, uid, FORM)
     mine = [add_photo(app, uid, si.face_variant(i)) for i in range(2)]
     theirs = add_photo(app, other, si.face_png())
+    assert show_user(app, uid)["counts"]["photos"] == 2
     export_user(app, uid, tmp_path / "export.json")
     exported = json.loads((tmp_path / "export.json").read_text())
     assert [p["id"] for p in exported["photos"]] == [p.id for p in mine]
