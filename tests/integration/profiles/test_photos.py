@@ -105,6 +105,13 @@ def test_photos_before_the_basic_profile_still_show_on_it(app: App) -> None:
     assert profile.photos == (photo.blob_key,)
     updated, _ = save_basic_profile(app, uid, {**FORM, "bio": "Pilot."})  # an update keeps the photos
     assert updated.photos == (photo.blob_key,) and updated.bio == "Pilot."
+    second = add_photo(app, uid, si.face_variant(1))
+    reorder_photos(app, uid, [second.id, photo.id])
+    with app.uow as uow:
+        assert uow.profiles.get(uid).photos == (second.blob_key, photo.blob_key)  # the main photo first
+    delete_photo(app, uid, second.id)
+    with app.uow as uow:
+        assert uow.profiles.get(uid).photos == (photo.blob_key,)
 
 
 def test_bad_uploads_change_nothing(app: App, tmp_path: Path) -> None:
