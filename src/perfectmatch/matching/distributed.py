@@ -1,9 +1,9 @@
 """The Dask engine: exact candidates computed by geographic partitions on a Dask cluster.
 
-Users are partitioned by geography: whole geo cells (the blocks' cells, so every block belongs to
-one partition) grouped into regions that no compatible pair crosses, regions packed into
-partitions balanced by an estimate of their pair work, and regions too large for one partition cut
-along their longer axis. Each partition ships its *owned* users plus a *halo* (every active user
+Users are partitioned by geography: the unit is a *tile*, the users of one class in one geo cell
+(whole blocks of the blocked engine); tiles are grouped into regions that no compatible pair
+crosses, regions packed into partitions balanced by an estimate of their pair work, and regions
+too large for one partition cut along their longer axis (a crowded cell between its classes). Each partition ships its *owned* users plus a *halo* (every active user
 who may be a compatible partner of an owned user under the current radii) to a worker as compact
 numpy arrays; the worker runs the blocked engine's own units (:mod:`blocked`) over the owned
 blocks, covering each owned-owned block pair once and each owned-halo pair from the owned side,
@@ -219,65 +219,80 @@ def partition_users(
     """
     if parts < 1:
         raise ValueError(f"parts must be >= 1, got {parts}")
-    n = len(frame)
     reach = rules.radius_km if reach_km is None else np.maximum(np.asarray(reach_km, np.float64), rules.radius_km)
     cells = _cells(frame, rules, reach, cell_km)
     if len(cells) == 0:
         return []
     src, dst = _cell_links(cells, cells.radius_km)
     sizes = cells.sizes.astype(np.float64)
-    work = sizes * np.bincount(src, weights=sizes[dst], minlength=len(cells))
-    owner = _assign_cells(cells, src, dst, work, parts, tolerance)
+    within_reach = np.bincount(src, weights=sizes[dst], minlength=len(cells))  # users near each cell
+    # tiles, the units a partition owns: the users of one class in one cell (whole blocks of the
+    # blocked engine), so that a crowded cell can still be shared between partitions
+    cell_row = np.repeat(np.arange(len(cells)), cells.sizes)  # cell of each entry of cells.rows
+    r = cells.rows
+    code = (frame.gender[r].astype(np.int64) * 256 + frame.seeks[r].astype(np.int64)) * 16 + frame.goal[r]
+    _, first, tile_of = np.unique(cell_row * (int(code.max()) + 1) + code, return_index=True, return_inverse=True)
+    tile_cell, tile_code = cell_row[first], code[first]
+    work = np.bincount(tile_of, minlength=first.size) * within_reach[tile_cell]
+    owner = _assign_tiles(cells, src, dst, tile_cell, tile_code, work, parts, tolerance)[tile_of]
     if reach_km is not None:
         src, dst = _cell_links(cells, cells.reach_km)
-    cell_of = cells.cell_of_rows(n)
     out = []
     for p in range(int(owner.max()) + 1):
         mine = owner == p
         if not mine.any():
             continue
-        owned = np.sort(cells.rows[np.repeat(mine, cells.sizes)])
-        near = np.unique(dst[mine[src] & ~mine[dst]])  # other cells that may hold a partner
-        halo = _halo_rows(rules, reach, cells, np.flatnonzero(mine), near)
-        out.append(Partition(owned=owned, members=np.union1d(owned, halo), work=float(work[mine].sum())))
-    assert sum(p.owned.size for p in out) == int(np.count_nonzero(cell_of >= 0))
+        owned = np.sort(r[mine])
+        own_cells = np.unique(cell_row[mine])
+        near = np.unique(dst[np.isin(src, own_cells)])  # cells that may hold a partner (own cells too)
+        halo = _halo_rows(rules, reach, cells, own_cells, near)
+        tiles = np.unique(tile_of[mine])
+        out.append(Partition(owned=owned, members=np.union1d(owned, halo), work=float(work[tiles].sum())))
+    assert sum(p.owned.size for p in out) == r.size
     return out
 
 
-def _assign_cells(
-    cells: _Cells, src: np.ndarray, dst: np.ndarray, work: np.ndarray, parts: int, tolerance: float
+def _assign_tiles(
+    cells: _Cells,
+    src: np.ndarray,
+    dst: np.ndarray,
+    tile_cell: np.ndarray,
+    tile_code: np.ndarray,
+    work: np.ndarray,
+    parts: int,
+    tolerance: float,
 ) -> np.ndarray:
-    """Partition index per cell: connected regions of linked cells, oversized ones cut along their
-    longer axis, packed largest first into the least loaded partition."""
+    """Partition index per tile: connected regions of linked cells, oversized ones cut along their
+    longer axis (a crowded cell between its classes), packed largest first into the least loaded."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     m = len(cells)
     graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(m, m))
     _, region = connected_components(graph, directed=False)
+    tile_region = region[tile_cell]
     share = max(work.sum() / parts, 1.0)
     pieces: list[np.ndarray] = []
-    for r in np.unique(region):
-        members = np.flatnonzero(region == r)
+    for reg in np.unique(tile_region):
+        members = np.flatnonzero(tile_region == reg)
         w = work[members].sum()
         if w <= tolerance * share or members.size == 1:
             pieces.append(members)
             continue
         # cut along the longer axis into pieces of about one share each
-        ys, xs = cells.cy[members], cells.cx[members]
-        order = np.lexsort((ys, xs)) if np.ptp(xs) > np.ptp(ys) else np.lexsort((xs, ys))
+        ys, xs, cs = cells.cy[tile_cell[members]], cells.cx[tile_cell[members]], tile_code[members]
+        order = np.lexsort((cs, ys, xs)) if np.ptp(xs) > np.ptp(ys) else np.lexsort((cs, xs, ys))
         cum = np.cumsum(work[members[order]])
         n_cut = int(np.ceil(w / share))
         cut = np.searchsorted(cum, w * np.arange(1, n_cut) / n_cut)
         pieces.extend(p for p in np.split(members[order], cut) if p.size)
     load = np.zeros(parts)
-    owner = np.full(m, -1, dtype=np.int64)
+    owner = np.full(work.size, -1, dtype=np.int64)
     for piece in sorted(pieces, key=lambda p: (-work[p].sum(), int(p[0]))):
         p = int(np.argmin(load))
         owner[piece] = p
         load[p] += work[piece].sum()
-    # renumber partitions by first cell so the layout does not depend on packing order
-    used = np.unique(owner)
+    used = np.unique(owner)  # renumber the partitions actually used 0..
     return np.searchsorted(used, owner)
 
 
