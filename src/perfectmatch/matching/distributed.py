@@ -367,7 +367,7 @@ def owned_survivors(
 
     The blocked engine's units, restricted to owned blocks as queries: a pair of owned blocks is
     covered once and credited to both sides (as in the symmetric engine), a pair of an owned and a
-    halo block once from the owned side. Owned rows must fill whole blocks (whole geo cells).
+    halo block once from the owned side. Owned rows must fill whole blocks (whole tiles).
     Rows outside ``owned`` may get (incomplete) entries too; callers keep the owned rows only.
     """
     blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
