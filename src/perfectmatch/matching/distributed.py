@@ -3,14 +3,16 @@
 Users are partitioned by geography: the unit is a *tile*, the users of one class in one geo cell
 (whole blocks of the blocked engine); tiles are grouped into regions that no compatible pair
 crosses, regions packed into partitions balanced by an estimate of their pair work, and regions
-too large for one partition cut along their longer axis (a crowded cell between its classes). Each partition ships its *owned* users plus a *halo* (every active user
-who may be a compatible partner of an owned user under the current radii) to a worker as compact
-numpy arrays; the worker runs the blocked engine's own units (:mod:`blocked`) over the owned
+too large for one partition cut along their longer axis (a crowded cell between its classes).
+Each partition is shipped once to a worker as compact numpy arrays: its *owned* users plus a
+*halo*, every active user who may be a compatible partner of an owned user under radii up to the
+expansion cap. The worker runs the blocked engine's own units (:mod:`blocked`) over the owned
 blocks, covering each owned-owned block pair once and each owned-halo pair from the owned side,
-and returns the owned users' top-``k`` lists. The client places them in one global
-:class:`Candidates`, then widens the radii of users with small pools exactly as the local engine
-does (:func:`candidates.expand_candidates`). The sub-population keeps the global row order, so
-ranking ties (similarity, then partner row) break the same way: the result is identical to
+and returns the owned users' top-``k`` lists; the client places them in one global
+:class:`Candidates`. Radius expansion is the local engine's own loop
+(:func:`candidates.expand_candidates`), each round's searches run on the workers against the
+partitions they already hold. The sub-populations keep the global row order, so ranking ties
+(similarity, then partner row) break the same way: the result is identical to
 :func:`candidates.generate_with_expansion`, not an approximation.
 
 AI analysis and the global distribution stay in the client process (one rate limiter, one b-matching).
@@ -580,7 +582,8 @@ def dask_client(scheduler: str | None = None, *, workers: int = 2, timeout_s: fl
     Raises
     ------
     ConfigError
-        Dask is not installed (``pip install 'perfectmatch[dask]'``) or the scheduler is unreachable.
+        Dask is not installed (``pip install 'perfectmatch[dask]'``), the scheduler is unreachable
+        or it has no workers.
     """
     try:
         from distributed import Client, LocalCluster
@@ -592,6 +595,10 @@ def dask_client(scheduler: str | None = None, *, workers: int = 2, timeout_s: fl
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         try:
+            try:
+                client.wait_for_workers(1, timeout=timeout_s)
+            except TimeoutError as exc:
+                raise ConfigError(f"the Dask scheduler at {scheduler} has no workers (waited {timeout_s:g} s)") from exc
             yield client
         finally:
             client.close()
