@@ -111,3 +111,14 @@ def test_an_unreachable_scheduler_is_a_one_line_config_error() -> None:
         dask_client("tcp://127.0.0.1:9", timeout_s=1.0),
     ):
         pass
+
+
+def test_a_scheduler_without_workers_is_a_config_error() -> None:
+    from distributed import LocalCluster
+
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        pytest.raises(ConfigError, match="has no workers"),
+        dask_client(cluster.scheduler_address, timeout_s=1.0),
+    ):
+        pass
