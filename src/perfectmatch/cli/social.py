@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -164,6 +165,22 @@ def send_cmd(
     st = state(ctx)
     kind = MessageKind.IMAGE if image else MessageKind.TEXT
     emit(send_message(st.app, sender, recipient, text, kind=kind), as_json=st.json, title="message")
+
+
+@chat_app.command("send-image")
+def send_image_cmd(
+    ctx: typer.Context,
+    sender: UserArg,
+    recipient: UserArg,
+    file: Annotated[Path, typer.Argument(help="the picture (JPEG, PNG or WebP)")],
+) -> None:
+    """SENDER sends a picture to RECIPIENT: checked like a profile photo, stored without metadata."""
+    from perfectmatch.cli.profiles import _read
+    from perfectmatch.social.chat import send_image
+
+    st = state(ctx)
+    emit(send_image(st.app, sender, recipient, _read(file, "picture"), name=file.name), as_json=st.json,
+         title="message")
 
 
 @chat_app.command("history")

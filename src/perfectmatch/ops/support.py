@@ -34,6 +34,7 @@ from perfectmatch.models import MatchStatus, UserStatus
 from perfectmatch.ops.audit import ERASED, EXPORTED, audit
 from perfectmatch.ops.containment import user_status
 from perfectmatch.profiles.photos import erase_photos
+from perfectmatch.social.chat import MESSAGE_BLOBS
 
 DELETED_NAME = "deleted user"
 DELETED_BODY = "[deleted]"
@@ -209,6 +210,10 @@ def erase_user(app: Any, user_id: int, *, actor: str = "") -> dict[str, Any]:
             conn.execute(update(s.matches).where(s.matches.c.insight_id.in_(insight_ids)).values(insight_id=None))
         run("insights", delete(s.insights).where(_involves(s.insights, uid)))
         message_ids = list(conn.execute(select(s.messages.c.id).where(s.messages.c.sender_id == uid)).scalars())
+        mine = f"blob:{MESSAGE_BLOBS}{uid}/"  # pictures this user sent (send_image's keys)
+        photo_keys = [b.removeprefix("blob:") for b in conn.execute(select(s.messages.c.body).where(
+            s.messages.c.sender_id == uid, s.messages.c.kind == "image", s.messages.c.body.startswith(mine)))
+            .scalars()]
         run("messages", update(s.messages).where(s.messages.c.sender_id == uid)
             .values(body=DELETED_BODY, kind="text"))
         done["message_notifications"] = _scrub_previews(conn, message_ids)
@@ -217,7 +222,8 @@ def erase_user(app: Any, user_id: int, *, actor: str = "") -> dict[str, Any]:
         run("conversations", update(s.conversations).where(_involves(s.conversations, uid)).values(active=False))
         run("subscriptions", update(s.subscriptions).where(s.subscriptions.c.user_id == uid).values(
             card_last4=None, card_brand=None, card_exp_month=None, card_exp_year=None))
-        done["photos"], photo_keys = erase_photos(conn, uid)
+        done["photos"], profile_keys = erase_photos(conn, uid)
+        photo_keys += profile_keys  # profile photos and pictures sent in conversations
         audit(conn, ERASED, uid, {"rows": dict(done)}, actor=actor, at=app.clock.now())
     if photo_keys:  # after the rows are gone (a crash in between leaves bytes nobody points at, not a dangling row)
         done["photo_blobs"] = sum(app.blob_store.delete(key) for key in photo_keys)

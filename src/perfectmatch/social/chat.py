@@ -34,6 +34,7 @@ from perfectmatch.social.likes import active_user, check_pair, is_blocked, lock_
 from perfectmatch.social.wiring import services
 
 IMAGE_PREFIXES = ("https://", "blob:")
+MESSAGE_BLOBS = "messages/"  # blob-store prefix of pictures sent in conversations
 MAX_PAGE = 200
 
 
@@ -68,8 +69,8 @@ def send_message(app: Any, sender: UserId, recipient: UserId, body: str, *,
     Parameters
     ----------
     body
-        The text (1-10000 characters), or for ``kind=image`` the picture's ``https://`` URL or
-        ``blob:`` key.
+        The text (1-10000 characters), or for ``kind=image`` the picture's ``https://`` URL or the
+        ``blob:`` key of a picture the sender uploaded (:func:`send_image` does both steps).
 
     Returns
     -------
@@ -85,6 +86,11 @@ def send_message(app: Any, sender: UserId, recipient: UserId, body: str, *,
     kind = MessageKind(kind)
     if kind is MessageKind.IMAGE and not body.startswith(IMAGE_PREFIXES):
         raise InvalidInputError(f"an image message needs an https:// URL or blob: key, got {body[:40]!r}")
+    if kind is MessageKind.IMAGE and body.startswith("blob:"):
+        key = body.removeprefix("blob:")
+        if not key.startswith(f"{MESSAGE_BLOBS}{int(sender)}/") or not app.blob_store.exists(key):
+            raise InvalidInputError(f"image message: {key[:60]!r} is not a picture user {sender} uploaded "
+                                    "(send pictures with chat.send_image)")
     if sender == recipient:
         raise SelfActionError(f"cannot message yourself (user {sender})")
     with app.uow as uow:
@@ -102,6 +108,32 @@ def send_message(app: Any, sender: UserId, recipient: UserId, body: str, *,
                                               sender=sender, recipient=recipient, kind=kind.value,
                                               preview=preview, at=now))
     return message
+
+
+def send_image(app: Any, sender: UserId, recipient: UserId, data: bytes, *, name: str = "image") -> Message:
+    """Send a picture: checked like a profile photo (real JPEG/PNG/WebP, byte and pixel limits read
+    before decoding, re-encoded without metadata such as GPS; no face needed), stored in the app's
+    blob store under ``messages/<sender>/<sha256>.jpg`` and sent as an image message ``blob:<key>``.
+
+    Raises
+    ------
+    InvalidImage, SelfActionError, NotFound, BlockedError, NotMutualError
+        Nothing is stored in any of these cases (the bytes are removed again if the message fails).
+    """
+    from perfectmatch.profiles.images import check_image
+
+    image = check_image(data, app.settings.photos, name=name)
+    with app.uow as uow:
+        check_pair(uow, sender, recipient, "message")  # refuse before any bytes are written
+    key = f"{MESSAGE_BLOBS}{int(sender)}/{image.sha256}.jpg"
+    fresh = not app.blob_store.exists(key)  # the same picture sent before shares the key
+    app.blob_store.put(key, image.data)
+    try:
+        return send_message(app, sender, recipient, f"blob:{key}", kind=MessageKind.IMAGE)
+    except Exception:
+        if fresh:
+            app.blob_store.delete(key)
+        raise
 
 
 def _deliver(app: Any, message: Message, recipient: UserId) -> Message:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import sample_images as si
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.notify.basic import RecordingNotifier
 from perfectmatch.bootstrap import build_app
@@ -75,6 +76,13 @@ def test_social_commands(matched: tuple[str, int, int], capsys: pytest.CaptureFi
     assert code == 1 and "time zone" in err
     code, out, _ = run(capsys, url, "notifications-flush", "--purge")
     assert code == 0 and out["due"] == 0 and out["purged"] == 0
+
+    Path("not-a-picture.jpg").write_text("hello")
+    code, out, err = run(capsys, url, "chat", "send-image", str(a), str(b), "not-a-picture.jpg")
+    assert code == 1 and out is None and err.startswith("Error:") and "not-a-picture.jpg" in err
+    Path("pic.png").write_bytes(si.no_face())
+    code, out, _ = run(capsys, url, "chat", "send-image", str(a), str(b), "pic.png")
+    assert code == 0 and out["kind"] == "image" and out["body"].startswith(f"blob:messages/{a}/")
 
     code, out, _ = run(capsys, url, "block", str(b), str(a))
     assert code == 0 and out["status"] == "blocked" and out["conversation_disabled"]
