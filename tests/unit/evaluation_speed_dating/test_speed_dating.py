@@ -259,7 +259,9 @@ def test_real_shared_file() -> None:
     assert d.skipped["rows without partner id"] == 10
     ours = sd.our_scores(d)
     fitted, intercept = rep.fit_calibration(ours, d.match)
-    assert fitted == pytest.approx(rep.CALIBRATED_WEIGHTS, abs=1e-3)  # solver tolerance, not a mapping change
+    # a change of the mapping or of the library's scoring changes these: refit with fit_calibration on
+    # this file (waves 1-14 only) and update CALIBRATED_WEIGHTS / CALIBRATED_INTERCEPT and the README
+    assert fitted == pytest.approx(rep.CALIBRATED_WEIGHTS, abs=1e-3), (fitted, intercept)
     assert intercept == pytest.approx(rep.CALIBRATED_INTERCEPT, abs=1e-3)
     report = rep.evaluate(d, resamples=50, seed=0)
     by_name = {r.name: r for r in report.results}
