@@ -168,8 +168,8 @@ def final_scores(
     if ai_source is None:
         src[has_ai] = ScoreSource.LLM.value
     else:
-        given = np.array([ScoreSource(s or ScoreSource.LLM).value for s in ai_source], dtype=object)
-        src[has_ai] = given[has_ai]
+        idx = np.flatnonzero(has_ai)  # only the analysed pairs: a batch has millions of vector-only ones
+        src[idx] = [ScoreSource(ai_source[i] or ScoreSource.LLM).value for i in idx.tolist()]
     return final, src
 
 

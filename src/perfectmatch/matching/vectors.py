@@ -157,13 +157,12 @@ class VectorSpec:
     def block_cosines(self, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
         """Per-block cosine similarity of row pairs ``a[i]``, ``b[i]`` (each ``(m, dim)``); ``nan`` where
         either side left the block empty (unknown: scoring leaves it out rather than calling it neutral)."""
-        out = {}
-        for name, sl in self.slices.items():
-            x, y = a[:, sl], b[:, sl]
-            den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-            out[name] = np.divide((x * y).sum(axis=1), den, out=np.full(len(x), np.nan, dtype=np.float32),
-                                  where=den > 0)
-        return out
+        slices = self.slices
+        starts = np.array([sl.start for sl in slices.values()])  # blocks are contiguous and in order
+        dot = np.add.reduceat(a * b, starts, axis=1)  # one product and one reduction for every block
+        den = np.sqrt(np.add.reduceat(a * a, starts, axis=1) * np.add.reduceat(b * b, starts, axis=1))
+        cos = np.divide(dot, den, out=np.full(dot.shape, np.nan, dtype=np.float32), where=den > 0)
+        return {name: cos[:, j] for j, name in enumerate(slices)}
 
 
 def similarity_from_cosine(cos: np.ndarray | float) -> np.ndarray | float:
