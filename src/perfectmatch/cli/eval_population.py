@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from perfectmatch.cli import state
+from perfectmatch.cli import JsonOption, state
 from perfectmatch.cli._output import emit
 
 
@@ -42,15 +42,15 @@ def _headline(r: Any) -> dict[str, Any]:
 def population_cmd(
     ctx: typer.Context,
     run_id: Annotated[str | None, typer.Argument(help="batch day YYYY-MM-DD (default: the latest run)")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="the whole report as JSON")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Coverage, exposure Gini and Lorenz curve, matches per tier, distance/age gaps, mutual-preference
     check (must be 100 %), new-user and fallback shares of one batch run."""
     from perfectmatch.evaluation.population import evaluate_run
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     report = evaluate_run(st.app, run_id)
-    if json_out or st.json:
+    if st.json:
         emit(report, as_json=True)
     else:
         emit(_headline(report), as_json=False, title=f"population evaluation of run {report.run_id}")

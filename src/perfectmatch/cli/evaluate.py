@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from perfectmatch.cli import state
+from perfectmatch.cli import JsonOption, state
 from perfectmatch.cli._output import emit, stdout, to_jsonable
 
 WIDTH = 156  # the AUC table needs this much; narrower terminals wrap lines rather than cells
@@ -42,7 +42,7 @@ def _value(v: float) -> str:
 def speed_dating_cmd(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="speed-dating CSV (.csv or .csv.gz), e.g. the shared waves 1-14 file")],
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")] = False,
+    json_out: JsonOption = False,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="bootstrap resamples for the intervals (0: none)")
     ] = 1000,
@@ -53,7 +53,7 @@ def speed_dating_cmd(
     from perfectmatch.evaluation.speed_dating import load
     from perfectmatch.evaluation.speed_dating_report import TARGETS, evaluate
 
-    as_json = json_out or state(ctx).json
+    as_json = state(ctx, json_out=json_out).json
     report = evaluate(load(path), resamples=bootstrap, seed=seed, k=k)
     if as_json:
         emit(_nan_to_null(to_jsonable(report)), as_json=True)

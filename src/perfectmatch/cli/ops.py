@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perfectmatch.cli import CliState, state
+from perfectmatch.cli import CliState, JsonOption, state
 from perfectmatch.cli._output import emit
 
 if TYPE_CHECKING:
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from perfectmatch.ops.health import HealthReport
     from perfectmatch.ops.metrics import OpsMetrics
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
 metrics_app = typer.Typer(help="Prometheus metrics: serve over HTTP or write a node-exporter textfile.",
                           no_args_is_help=True)
@@ -24,14 +23,14 @@ metrics_app = typer.Typer(help="Prometheus metrics: serve over HTTP or write a n
 def doctor_cmd(
     ctx: typer.Context,
     deep: Annotated[bool, typer.Option("--deep", help="also run a synthetic transaction (rolled back)")] = False,
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Check settings, database, migrations, cache, read-only mode, AI and payment endpoints; exit 1 when unhealthy."""
     from perfectmatch.ops.health import Unhealthy, check_settings
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     report = check_settings(lambda: st.settings, deep=deep)
-    emit(report.as_dict() if (st.json or json_out) else _table(report), as_json=st.json or json_out,
+    emit(report.as_dict() if st.json else _table(report), as_json=st.json,
          title=f"doctor: {'healthy' if report.ok else 'UNHEALTHY'} — AI: {report.ai}")
     if not report.ok:
         raise Unhealthy("unhealthy: " + ", ".join(c.name for c in report.checks if not c.ok))
@@ -89,18 +88,18 @@ def metrics_serve_cmd(
                 metrics.record_batch(report)
 
 
-def maintain_cmd(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+def maintain_cmd(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Purge old notifications and expired cache entries, then VACUUM/ANALYZE and report sizes and health."""
     from perfectmatch.ops.maintenance import maintain
 
-    st = state(ctx)
-    emit(maintain(st.app), as_json=st.json or json_out, title="db maintain")
+    st = state(ctx, json_out=json_out)
+    emit(maintain(st.app), as_json=st.json, title="db maintain")
 
 
 def export_cmd(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="snapshot file to write (tar of gzip JSON lines)")],
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Write a consistent snapshot of the database and its photos' bytes (one read transaction; checksummed;
     atomic rename)."""
@@ -108,11 +107,11 @@ def export_cmd(
     from perfectmatch.adapters.storage.engine import make_engine
     from perfectmatch.ops.backup import export_snapshot
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     engine = make_engine(st.settings.db_url)
     try:
         blobs = LocalBlobStore(st.settings.photos.blob_dir)
-        emit(export_snapshot(engine, out, blobs=blobs), as_json=st.json or json_out, title="db export")
+        emit(export_snapshot(engine, out, blobs=blobs), as_json=st.json, title="db export")
     finally:
         engine.dispose()
 
@@ -121,7 +120,7 @@ def restore_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="snapshot written by `perfectmatch db export`")],
     db: Annotated[str, typer.Option("--db", help="URL of the EMPTY target database (migrated first)")],
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
     blob_dir: Annotated[
         Path | None, typer.Option("--blob-dir", help="target for photo bytes (default: PERFECTMATCH_PHOTOS__BLOB_DIR)")
     ] = None,
@@ -131,11 +130,11 @@ def restore_cmd(
     from perfectmatch.adapters.storage.engine import make_engine
     from perfectmatch.ops.backup import restore_snapshot
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     engine = make_engine(db)
     try:
         blobs = LocalBlobStore(blob_dir or st.settings.photos.blob_dir)
-        emit(restore_snapshot(file, engine, blobs=blobs), as_json=st.json or json_out, title="db restore")
+        emit(restore_snapshot(file, engine, blobs=blobs), as_json=st.json, title="db restore")
     finally:
         engine.dispose()
 
@@ -144,8 +143,8 @@ read_only_app = typer.Typer(help="Read-only mode for every process on this datab
                             no_args_is_help=True)
 
 
-def _read_only_report(st: CliState, state: object, json_out: bool) -> None:
-    if st.json or json_out:
+def _read_only_report(st: CliState, state: object) -> None:
+    if st.json:
         emit(state.as_dict(), as_json=True)  # type: ignore[attr-defined]
     else:
         typer.echo(state.describe())  # type: ignore[attr-defined]
@@ -156,14 +155,14 @@ def read_only_on_cmd(
     ctx: typer.Context,
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log; no personal data)")] = "",
     actor: Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")] = "cli",
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Refuse every write in every process using this database (within PERFECTMATCH_READ_ONLY_CHECK_S)."""
     from perfectmatch.adapters.storage.readonly import set_read_only
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     app = st.app
-    _read_only_report(st, set_read_only(app.engine, True, at=app.clock.now(), actor=actor, reason=reason), json_out)
+    _read_only_report(st, set_read_only(app.engine, True, at=app.clock.now(), actor=actor, reason=reason))
 
 
 @read_only_app.command("off")
@@ -171,24 +170,23 @@ def read_only_off_cmd(
     ctx: typer.Context,
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")] = "",
     actor: Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")] = "cli",
-    json_out: JsonOpt = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Allow writes again (the runtime switch; PERFECTMATCH_READ_ONLY=true processes stay read-only)."""
     from perfectmatch.adapters.storage.readonly import set_read_only
 
-    st = state(ctx)
+    st = state(ctx, json_out=json_out)
     app = st.app
-    _read_only_report(st, set_read_only(app.engine, False, at=app.clock.now(), actor=actor, reason=reason),
-                      json_out)
+    _read_only_report(st, set_read_only(app.engine, False, at=app.clock.now(), actor=actor, reason=reason))
 
 
 @read_only_app.command("status")
-def read_only_status_cmd(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+def read_only_status_cmd(ctx: typer.Context, json_out: JsonOption = False) -> None:
     """Show whether writes are refused, by which switch, since when, by whom and why."""
     from perfectmatch.adapters.storage.readonly import read_only_state
 
-    st = state(ctx)
-    _read_only_report(st, read_only_state(st.app.engine), json_out)
+    st = state(ctx, json_out=json_out)
+    _read_only_report(st, read_only_state(st.app.engine))
 
 
 def register(root: typer.Typer, db_app: typer.Typer) -> None:
