@@ -20,6 +20,7 @@ AI analysis and the global distribution stay in the client process (one rate lim
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -445,12 +446,13 @@ def expansion_task(
     k: int,
     threshold: float,
     tuning: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int]:
     """Run on a worker: the compatible partners of the owned rows ``needy`` (member positions) under
-    the widened radii ``radius_km`` (one per member) that matter, as global-row triples, and the
-    seconds (wall, CPU) spent. An entry matters when it is in its row's top ``k`` or its similarity reaches the
-    partner's ``floor`` (the partner's current ``k``-th similarity less a rounding margin, ``-inf``
-    while its list is not full): only those can change a list, so only those are shipped back."""
+    the widened radii ``radius_km`` (one per member) that matter, as global-row triples, the seconds
+    (wall, CPU) spent and the process id. An entry matters when it is in its row's top ``k`` or its
+    similarity reaches the partner's ``floor`` (the partner's current ``k``-th similarity less a
+    rounding margin, ``-inf`` while its list is not full): only those can change a list, so only
+    those are shipped back."""
     from perfectmatch.matching.blocked import exact_survivors
     from perfectmatch.matching.candidates import useful_entries
 
@@ -461,7 +463,7 @@ def expansion_task(
         frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
     )
     r, c, s = useful_entries(r, c, s, floor, k)
-    return rows[r], rows[c], s, time.perf_counter() - t0, time.thread_time() - c0
+    return rows[r], rows[c], s, time.perf_counter() - t0, time.thread_time() - c0, os.getpid()
 
 
 # ------------------------------------------------------------------------------- client side
@@ -533,25 +535,30 @@ def dask_candidates(
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         floor = partner_floor(lists, needy)
         jobs = []
-        for part, fut in zip(split, futures, strict=True):
-            mine = needy[np.isin(needy, part.owned)]
-            if mine.size:
-                jobs.append(
-                    client.submit(
-                        expansion_task,
-                        fut,
-                        current.radius_km[part.members],
-                        np.searchsorted(part.members, mine),
-                        floor[part.members],
-                        k=k,
-                        threshold=threshold,
-                        tuning=tuning,
-                        pure=False,
-                    )
+        for i, rows, worker in _expansion_plan(client, futures, split, needy):
+            part = split[i]
+            jobs.append(
+                client.submit(
+                    expansion_task,
+                    futures[i],
+                    current.radius_km[part.members],
+                    np.searchsorted(part.members, rows),
+                    floor[part.members],
+                    k=k,
+                    threshold=threshold,
+                    tuning=tuning,
+                    pure=False,
+                    workers=None if worker is None else [worker],
                 )
+            )
         got = client.gather(jobs)
-        t.expansion_worker_s.append(max((g[3] for g in got), default=0.0))
-        t.expansion_worker_cpu_s.append(max((g[4] for g in got), default=0.0))
+        per_process: dict[int, list[float]] = {}
+        for g in got:
+            wall_cpu = per_process.setdefault(g[5], [0.0, 0.0])
+            wall_cpu[0] += g[3]
+            wall_cpu[1] += g[4]
+        t.expansion_worker_s.append(max((w for w, _ in per_process.values()), default=0.0))
+        t.expansion_worker_cpu_s.append(max((c for _, c in per_process.values()), default=0.0))
         t.worker_cpu_total_s += sum(g[4] for g in got)
         return _concat([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
 
@@ -571,6 +578,36 @@ def dask_candidates(
         client.cancel(futures)
     t.expansion_s += time.perf_counter() - t4
     return found
+
+
+def _expansion_plan(
+    client: Any, futures: list[Any], split: list[Partition], needy: np.ndarray
+) -> list[tuple[int, np.ndarray, str | None]]:
+    """``(partition, needy rows, worker)`` jobs of one expansion round, balanced over the workers.
+
+    Users with small pools cluster in sparse regions, so the partitions balanced on the first pass
+    are not balanced here: each partition's needy rows are cut into chunks of about a quarter of a
+    worker's share and the chunks packed, largest first, on the least loaded worker, a worker that
+    already holds the partition winning ties (another one fetches it once and keeps it).
+    """
+    mine = [needy[np.isin(needy, part.owned)] for part in split]
+    workers = sorted(client.scheduler_info().get("workers", {}))
+    try:
+        holders = client.who_has(futures)
+    except (AttributeError, NotImplementedError):
+        holders = {}
+    if len(workers) < 2:
+        return [(i, rows, None) for i, rows in enumerate(mine) if rows.size]
+    chunk = max(int(np.ceil(needy.size / (4 * len(workers)))), 1)
+    pieces = [(i, rows[lo : lo + chunk]) for i, rows in enumerate(mine) for lo in range(0, rows.size, chunk)]
+    load = dict.fromkeys(workers, 0)
+    plan: list[tuple[int, np.ndarray, str | None]] = []
+    for i, rows in sorted(pieces, key=lambda p: -p[1].size):
+        has = set(holders.get(getattr(futures[i], "key", None), ()))
+        worker = min(workers, key=lambda w: (load[w], w not in has, w))
+        load[worker] += rows.size
+        plan.append((i, rows, worker))
+    return plan
 
 
 # ---------------------------------------------------------------------------------- cluster

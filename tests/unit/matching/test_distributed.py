@@ -46,8 +46,9 @@ class InlineClient:
     def scatter(self, data: list[Any], hash: bool = True) -> list[_Done]:
         return [_Done(d) for d in data]
 
-    def submit(self, fn: Any, *args: Any, pure: bool = True, **kwargs: Any) -> _Done:
+    def submit(self, fn: Any, *args: Any, pure: bool = True, workers: Any = None, **kwargs: Any) -> _Done:
         self.submitted += 1
+        assert workers is None or set(workers) <= set(self.scheduler_info()["workers"])
         return _Done(fn(*[a.value if isinstance(a, _Done) else a for a in args], **kwargs))
 
     def gather(self, futures: list[_Done]) -> list[Any]:
