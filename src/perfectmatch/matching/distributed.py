@@ -535,12 +535,16 @@ def dask_candidates(
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         floor = partner_floor(lists, needy)
         jobs = []
-        for i, rows, worker in _expansion_plan(client, futures, split, needy):
-            part = split[i]
+        for part, fut in zip(split, futures, strict=True):
+            # one task per partition, where its data is: chunking a partition's rows into more tasks
+            # was measured slower (each task pays the sorting and copying of the whole partition)
+            rows = needy[np.isin(needy, part.owned)]
+            if rows.size == 0:
+                continue
             jobs.append(
                 client.submit(
                     expansion_task,
-                    futures[i],
+                    fut,
                     current.radius_km[part.members],
                     np.searchsorted(part.members, rows),
                     floor[part.members],
@@ -548,7 +552,6 @@ def dask_candidates(
                     threshold=threshold,
                     tuning=tuning,
                     pure=False,
-                    workers=None if worker is None else [worker],
                 )
             )
         got = client.gather(jobs)
@@ -578,36 +581,6 @@ def dask_candidates(
         client.cancel(futures)
     t.expansion_s += time.perf_counter() - t4
     return found
-
-
-def _expansion_plan(
-    client: Any, futures: list[Any], split: list[Partition], needy: np.ndarray
-) -> list[tuple[int, np.ndarray, str | None]]:
-    """``(partition, needy rows, worker)`` jobs of one expansion round, balanced over the workers.
-
-    Users with small pools cluster in sparse regions, so the partitions balanced on the first pass
-    are not balanced here: each partition's needy rows are cut into chunks of about a quarter of a
-    worker's share and the chunks packed, largest first, on the least loaded worker, a worker that
-    already holds the partition winning ties (another one fetches it once and keeps it).
-    """
-    mine = [needy[np.isin(needy, part.owned)] for part in split]
-    workers = sorted(client.scheduler_info().get("workers", {}))
-    try:
-        holders = client.who_has(futures)
-    except (AttributeError, NotImplementedError):
-        holders = {}
-    if len(workers) < 2:
-        return [(i, rows, None) for i, rows in enumerate(mine) if rows.size]
-    chunk = max(int(np.ceil(needy.size / (4 * len(workers)))), 1)
-    pieces = [(i, rows[lo : lo + chunk]) for i, rows in enumerate(mine) for lo in range(0, rows.size, chunk)]
-    load = dict.fromkeys(workers, 0)
-    plan: list[tuple[int, np.ndarray, str | None]] = []
-    for i, rows in sorted(pieces, key=lambda p: -p[1].size):
-        has = set(holders.get(getattr(futures[i], "key", None), ()))
-        worker = min(workers, key=lambda w: (load[w], w not in has, w))
-        load[worker] += rows.size
-        plan.append((i, rows, worker))
-    return plan
 
 
 # ---------------------------------------------------------------------------------- cluster
