@@ -30,6 +30,7 @@ from perfectmatch.bootstrap import build_app
 from perfectmatch.config import Settings
 from perfectmatch.matching import candidates, prefilter
 from perfectmatch.pipeline import run_daily_batch
+from perfectmatch.populations.metros import top_metros
 from perfectmatch.populations.simulate import simulate
 from perfectmatch.populations.vectors import answer_matrix_vectors
 
@@ -40,13 +41,13 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def run(n: int, url: str, seed: int) -> dict[str, object]:
+def run(n: int, url: str, seed: int, metros: int = 12) -> dict[str, object]:
     clock = FakeClock(datetime(2026, 11, 25, 3, 0, tzinfo=UTC))
     settings = Settings(_env_file=None, db_url=url, cache={"backend": "none"}, seed=seed,
                         matching={"ai_stage": False})
     app = build_app(settings, clock=clock, notifier=RecordingNotifier())
     t0 = time.perf_counter()
-    pop = simulate(n, seed, today=DAY)
+    pop = simulate(n, seed, today=DAY, metros=top_metros(metros))
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
     with app.uow as uow:
@@ -74,6 +75,7 @@ def run(n: int, url: str, seed: int) -> dict[str, object]:
     app.close()
     return {
         "users": n,
+        "metros": metros,
         "active_users": report.counts["active_users"],
         "simulate_s": round(t_sim, 2),
         "store_users_rows_per_s": round(3 * n / t_users),  # users + profiles + preferences rows
@@ -95,6 +97,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, nargs="+", default=[100_000])
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--metros", type=int, default=12,
+                    help="spread users over the N largest US metros by population (default 12, as simulate)")
     ap.add_argument("--db-dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)")
     ap.add_argument("--db-url", default=None, help="use this database instead of SQLite files (must be empty)")
     ap.add_argument("--json", action="store_true")
@@ -103,7 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
         for n in args.users:
             url = args.db_url or f"sqlite:///{os.path.join(tmp, f'batch_{n}.db')}"
-            rows.append(run(n, url, args.seed))
+            rows.append(run(n, url, args.seed, args.metros))
             print(f"# {n:,} users done", file=sys.stderr)
     meta = {"python": platform.python_version(), "numpy": np.__version__,
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
