@@ -615,7 +615,13 @@ def dask_client(scheduler: str | None = None, *, workers: int = 2, timeout_s: fl
         return
     if workers < 1:
         raise ConfigError(f"dask workers must be >= 1, got {workers}")
+    import dask
+
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers (to hand memory back to the OS
+    # sooner); that turns off glibc's adaptive mmap threshold, so every large temporary array is
+    # mapped and faulted in afresh: measured 40 % more CPU for the same candidates. Not for ours.
     with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
         LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
