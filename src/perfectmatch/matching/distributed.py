@@ -72,9 +72,9 @@ class EngineTimings:
     worker_s: list[float] = field(default_factory=list)  # each task's own compute time, on its worker
     merge_s: float = 0.0
     expansion_s: float = 0.0  # radius expansion, workers and client together
-    expansion_worker_s: list[float] = field(default_factory=list)  # per round, the slowest worker's time
+    expansion_worker_s: list[float] = field(default_factory=list)  # per round, the busiest worker process (wall)
     worker_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of each first-pass task
-    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # per round, the largest task CPU seconds
+    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # per round, the busiest process (CPU)
     worker_cpu_total_s: float = 0.0  # CPU seconds of all tasks together
     halo_users: int = 0
     owned_users: int = 0
