@@ -1,8 +1,12 @@
-"""Login throttling: after ``max_failures`` failed logins within ``window`` an email is locked for ``lockout``.
+"""Login throttling: ``max_failures`` failed logins, each within ``window`` of the previous one, lock an
+email for ``lockout``.
 
 Pure functions over ``ThrottleState``; the service loads and saves the state per login key. Counting
-per email (not per address or IP) stops password guessing against one account; a lock that has run
-out starts a fresh count, so an attacker gets ``max_failures`` guesses per ``lockout`` at most.
+per email (not per address or IP) stops password guessing against one account. The count runs on
+while failures keep coming less than ``window`` apart (a fixed window that restarts would let
+``2 max - 1`` guesses through around its boundary); a gap of ``window`` or a lock that has run out
+starts a fresh count, so no span shorter than both ``window`` and ``lockout`` sees more than
+``max_failures`` guesses.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class ThrottlePolicy:
 @dataclass(frozen=True)
 class ThrottleState:
     failures: int
-    window_start: datetime
+    last_failure: datetime
     locked_until: datetime | None = None
 
 
@@ -40,10 +44,9 @@ def after_failure(state: ThrottleState | None, now: datetime, policy: ThrottlePo
     """The state after one more failed login at ``now`` (locked once ``max_failures`` is reached)."""
     fresh = (
         state is None
-        or now - state.window_start >= policy.window
+        or now - state.last_failure >= policy.window
         or (state.locked_until is not None and now >= state.locked_until)
     )
     failures = 1 if fresh else state.failures + 1  # type: ignore[union-attr]
-    start = now if fresh else state.window_start  # type: ignore[union-attr]
     lock = now + policy.lockout if failures >= policy.max_failures else None
-    return ThrottleState(failures=failures, window_start=start, locked_until=lock)
+    return ThrottleState(failures=failures, last_failure=now, locked_until=lock)

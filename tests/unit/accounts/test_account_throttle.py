@@ -25,14 +25,24 @@ def test_fifth_failure_locks_until_lockout_end() -> None:
     assert locked_until(state, T0 + timedelta(seconds=4) + POLICY.lockout) is None
 
 
-def test_failures_outside_the_window_start_a_new_count() -> None:
-    state = ThrottleState(failures=4, window_start=T0)
+def test_a_gap_of_a_window_starts_a_new_count() -> None:
+    state = ThrottleState(failures=4, last_failure=T0)
     later = after_failure(state, T0 + POLICY.window, POLICY)
-    assert later == ThrottleState(failures=1, window_start=T0 + POLICY.window)
+    assert later == ThrottleState(failures=1, last_failure=T0 + POLICY.window)
+
+
+def test_failures_less_than_a_window_apart_keep_counting() -> None:
+    """Four quick failures, then one just before the window since the first ends: the fifth locks
+    (a window that restarted would have let it and four more through)."""
+    state = None
+    for t in (0, 1, 1, 1):
+        state = after_failure(state, T0 + timedelta(seconds=t), POLICY)
+    state = after_failure(state, T0 + POLICY.window, POLICY)
+    assert state.failures == 5 and state.locked_until == T0 + POLICY.window + POLICY.lockout
 
 
 def test_after_a_lock_runs_out_the_count_starts_again() -> None:
-    locked = ThrottleState(failures=5, window_start=T0, locked_until=T0 + timedelta(minutes=1))
+    locked = ThrottleState(failures=5, last_failure=T0, locked_until=T0 + timedelta(minutes=1))
     assert after_failure(locked, T0 + timedelta(minutes=2), POLICY).failures == 1
 
 

@@ -137,10 +137,10 @@ class SqlAlchemyAccountStore:
     # -------------------------------------------------------------- throttle and audit
     def throttle(self, key: str) -> ThrottleState | None:
         row = self.conn.execute(select(s.login_throttle).where(s.login_throttle.c.key == key)).first()
-        return None if row is None else ThrottleState(row.failures, row.window_start, row.locked_until)
+        return None if row is None else ThrottleState(row.failures, row.last_failure, row.locked_until)
 
     def save_throttle(self, key: str, state: ThrottleState) -> None:
-        values = {"failures": state.failures, "window_start": state.window_start, "locked_until": state.locked_until}
+        values = {"failures": state.failures, "last_failure": state.last_failure, "locked_until": state.locked_until}
         done = self.conn.execute(update(s.login_throttle).where(s.login_throttle.c.key == key).values(**values))
         if done.rowcount == 0:
             self.conn.execute(insert(s.login_throttle).values(key=key, **values))
@@ -207,7 +207,7 @@ def purge_account_state(
     and verification tokens that were used, superseded or expired and are older than ``token_days``."""
     lt, t = s.login_throttle.c, s.email_tokens.c
     throttle = delete(s.login_throttle).where(
-        lt.window_start < now - stale_after, or_(lt.locked_until.is_(None), lt.locked_until <= now)
+        lt.last_failure < now - stale_after, or_(lt.locked_until.is_(None), lt.locked_until <= now)
     )
     tokens = delete(s.email_tokens).where(
         t.created_at < now - timedelta(days=token_days),

@@ -389,7 +389,7 @@ login_throttle = Table(  # failed-login state per login key (HMAC of the normali
     metadata,
     Column("key", String(64), primary_key=True),
     Column("failures", Integer, nullable=False),
-    Column("window_start", UTCDateTime, nullable=False),
+    Column("last_failure", UTCDateTime, nullable=False),
     Column("locked_until", UTCDateTime),
 )
 
