@@ -1,6 +1,7 @@
 """The candidate stage on the Dask engine with 1, 2 and 4 worker processes, against the local engine.
 
     nice python benchmarks/bench_dask.py --users 100000 --workers 1 2 4 [--vectors profile|synthetic] [--json]
+    nice python benchmarks/bench_dask.py --users 100000 --workers 2 --batch   # the whole batch, no AI
 
 One seeded ``simulate`` population (the 12 largest US metros) with the batch's own profile vectors
 (``--vectors profile``: the questionnaire answers through the vector spec, 323-d, as stored by
@@ -141,14 +142,100 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_batch(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole daily batch without the AI stage (``--batch``), on SQLite copies of one stored
+    population: local engine, then the Dask engine with each ``--workers`` (its local cluster's
+    start-up is inside the candidates stage here, as in production), matches compared."""
+    import shutil
+    import tempfile
+    from datetime import UTC, datetime
+
+    from perfectmatch.adapters.clock import FakeClock
+    from perfectmatch.adapters.notify.basic import RecordingNotifier
+    from perfectmatch.bootstrap import build_app
+    from perfectmatch.config import DaskSettings, Settings
+    from perfectmatch.pipeline import run_daily_batch
+    from perfectmatch.populations.vectors import answer_matrix_vectors
+
+    def app_at(url: str) -> Any:
+        settings = Settings(
+            _env_file=None, db_url=url, cache={"backend": "none"}, seed=args.seed, matching={"ai_stage": False}
+        )
+        return build_app(
+            settings, clock=FakeClock(datetime(2026, 11, 25, 3, 0, tzinfo=UTC)), notifier=RecordingNotifier()
+        )
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "template.db"
+        app = app_at(f"sqlite:///{template}")
+        pop = simulate(args.users, args.seed, today=DAY)
+        with app.uow as uow:
+            ids = uow.population.save(pop.frame)
+            uow.commit()
+        with app.uow as uow:
+            uow.vector_matrix.save_matrix(answer_matrix_vectors(app.vector_spec, pop.answers, ids))
+            uow.commit()
+        app.close()
+        del pop
+        reference = None
+        for engine, w in [("local", 1), *(("dask", w) for w in args.workers)]:
+            path = Path(tmp) / f"{engine}{w}.db"
+            shutil.copy(template, path)
+            app = app_at(f"sqlite:///{path}")
+            t0 = time.perf_counter()
+            report = run_daily_batch(app, day=DAY, engine=engine, dask=DaskSettings(workers=w))
+            seconds = time.perf_counter() - t0
+            with app.uow as uow:
+                got = sorted((m.user_a, m.user_b, m.final_score) for m in uow.batch.matches_on(DAY))
+            app.close()
+            reference = got if reference is None else reference
+            rows.append(
+                {
+                    "engine": engine,
+                    "workers": w,
+                    "batch_s": round(seconds, 2),
+                    "candidates_s": report.stage_seconds.get("candidates"),
+                    "stage_s": report.stage_seconds,
+                    "matches": report.counts["matches"],
+                    "identical": got == reference,
+                    "overhead_s": report.counts.get("dask", {}).get("overhead_s"),
+                }
+            )
+            print(f"# batch {engine} {w}: {seconds:.2f} s {json.dumps(rows[-1])}", file=sys.stderr)
+    local = rows[0]["batch_s"]
+    for r in rows:
+        r["speedup"] = round(local / r["batch_s"], 2)
+    return {
+        "users": args.users,
+        "batch": True,
+        "rows": rows,
+        "meta": {"load_avg": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count()},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--vectors", choices=("profile", "synthetic"), default="profile")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--batch", action="store_true", help="time the whole batch without AI instead of the stage")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.batch:
+        out = run_batch(args)
+        print(
+            json.dumps(out, indent=2)
+            if args.json
+            else "\n".join(
+                f"{r['engine']} {r['workers']}: batch {r['batch_s']} s (x{r['speedup']}), "
+                f"candidates {r['candidates_s']} s, matches {r['matches']}, identical {r['identical']}, "
+                f"overhead {r['overhead_s']}"
+                for r in out["rows"]
+            )
+        )
+        return
     out = run(args)
     if args.json:
         print(json.dumps(out, indent=2))
