@@ -61,9 +61,14 @@ def exact_survivors(
     threads: int | None = 1,
     buffer_entries: int = _COMPACT_ENTRIES,
     workers: int = 1,
+    owned: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed triples ``(row, partner, sim)``: the top ``k`` (all when ``None``) mutually compatible
     partners with similarity >= ``threshold`` of every query row, by blocked matrix products.
+
+    ``owned`` (``(n,)`` bool, whole blocks only; the Dask engine's partitions): the top ``k`` of the
+    owned rows in the symmetric scheme, the other rows serving as partners only (a halo); rows
+    outside ``owned`` may get incomplete entries, which callers drop.
 
     Query blocks are merged with their neighbours in sort order until they hold ``min_query``
     rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
@@ -77,7 +82,7 @@ def exact_survivors(
     # symmetric units run last to first: a unit's entries credited to rows of later blocks then meet
     # the floors those rows' own units already set
     blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric,
-                                reverse=symmetric)
+                                reverse=symmetric, owned=owned)
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     eps = _margin(vecs)
     out_r, out_c, out_s = [], [], []
@@ -209,20 +214,28 @@ def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np
 
 def _work_units(
     frame: PopulationFrame, rules: PairRules, rows: np.ndarray | None, cell_km: float, age_band: int,
-    min_query: int, *, symmetric: bool = False, reverse: bool = False,
+    min_query: int, *, symmetric: bool = False, reverse: bool = False, owned: np.ndarray | None = None,
 ) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray, int]]]:
     """The partition and, per unit of work, the sorted positions of its query rows, those of the rows
     of every block compatible with one of its blocks, and where the unit's own positions end.
 
     With ``symmetric`` every query row is in some unit and only target blocks from the unit's first
     block on are listed: each unordered compatible block pair is then covered once (or twice inside
-    one unit), and the caller credits entries to both sides."""
+    one unit), and the caller credits entries to both sides. ``owned`` limits the queries to those
+    (whole) blocks; blocks without a query row are then listed as targets wherever they stand, so a
+    pair of an owned and an other block is covered once, from the owned side."""
     n = len(frame)
     blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
-    is_query = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), _query_rows(n, rows))
+    if owned is not None:
+        is_query = np.asarray(owned, dtype=bool)
+    else:
+        is_query = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), _query_rows(n, rows))
     if len(blocks) == 0:
         return blocks, iter(())
     q_in_block = np.add.reduceat(is_query[blocks.rows].astype(np.int64), blocks.start)
+    if owned is not None and np.any((q_in_block > 0) & (q_in_block < blocks.sizes)):
+        raise ValueError("owned rows must fill whole blocks (partition by the blocks' geo cells)")
+    no_query = q_in_block == 0
     qb, tb = block_pairs(blocks, np.flatnonzero(q_in_block > 0))
     first = np.searchsorted(qb, np.arange(len(blocks) + 1))
 
@@ -230,11 +243,11 @@ def _work_units(
         spans = _units(blocks, q_in_block, min_query)
         for lo, hi in reversed(spans) if reverse else spans:
             pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
-            if rows is not None:
+            if rows is not None or owned is not None:
                 pos = pos[is_query[blocks.rows[pos]]]
             targets = np.unique(tb[first[lo] : first[hi]])
             if symmetric:
-                targets = targets[targets >= lo]
+                targets = targets[(targets >= lo) | no_query[targets]]
             if pos.size and targets.size:
                 yield pos, _ranges(blocks.start[targets], blocks.stop[targets]), int(blocks.stop[hi - 1])
 

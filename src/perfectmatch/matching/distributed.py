@@ -31,16 +31,9 @@ import numpy as np
 
 from perfectmatch.errors import ConfigError
 from perfectmatch.frame import PopulationFrame
-from perfectmatch.matching.blocked import (
-    _COMPACT_ENTRIES,
-    _ranges,
-    _SortedSide,
-    _unit_survivors,
-    _units,
-    blas_threads,
-)
-from perfectmatch.matching.blocks import block_pairs, geo_cells, partition
-from perfectmatch.matching.pairs import Candidates, _concat, _margin, top_k_triples
+from perfectmatch.matching.blocked import _COMPACT_ENTRIES, _ranges, exact_survivors
+from perfectmatch.matching.blocks import geo_cells
+from perfectmatch.matching.pairs import Candidates, _concat, top_k_triples
 from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, RadiusExpansion, haversine_km, unit_vectors
 
 _FRAME_COLUMNS = ("ids", "gender", "seeks", "birth_day", "lat", "lon", "radius_km", "age_min", "age_max", "goal")
@@ -373,50 +366,8 @@ def owned_survivors(
     halo block once from the owned side. Owned rows must fill whole blocks (whole tiles).
     Rows outside ``owned`` may get (incomplete) entries too; callers keep the owned rows only.
     """
-    blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
-    if len(blocks) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    in_block = owned[blocks.rows].astype(np.int64)
-    q_in_block = np.add.reduceat(in_block, blocks.start)
-    if np.any((q_in_block > 0) & (q_in_block < blocks.sizes)):
-        raise ValueError("owned rows must fill whole blocks (partition by the blocks' geo cells)")
-    halo_block = q_in_block == 0
-    qb, tb = block_pairs(blocks, np.flatnonzero(~halo_block))
-    first = np.searchsorted(qb, np.arange(len(blocks) + 1))
-    side = _SortedSide.of(frame, vecs, rules, blocks.rows)
-    eps = _margin(vecs)
-    out: tuple[list, list, list] = ([], [], [])
-    collected = kept = 0
-    with blas_threads(threads):
-        for lo, hi in _units(blocks, q_in_block, min_query):
-            pos = np.arange(blocks.start[lo], blocks.stop[hi - 1])
-            pos = pos[in_block[pos] > 0]
-            targets = np.unique(tb[first[lo] : first[hi]])
-            targets = targets[(targets >= lo) | halo_block[targets]]
-            if not (pos.size and targets.size):
-                continue
-            tpos = _ranges(blocks.start[targets], blocks.stop[targets])
-            collected += _unit_survivors(
-                frame,
-                vecs,
-                rules,
-                blocks,
-                side,
-                pos,
-                tpos,
-                int(blocks.stop[hi - 1]),
-                threshold=threshold,
-                eps=eps,
-                k=k,
-                symmetric=True,
-                out=out,
-            )
-            if collected > kept + buffer_entries:  # bounded memory, as in blocked.exact_survivors
-                r, c, s, _ = top_k_triples(*_concat(*out), k=k)
-                out = ([r], [c], [s])
-                collected = kept = r.size
-    r, c, s, _ = top_k_triples(*_concat(*out), k=k)
-    return r.astype(np.int64), c.astype(np.int64), s
+    return exact_survivors(frame, vecs, rules, threshold=threshold, k=k, cell_km=cell_km, age_band=age_band,
+                           min_query=min_query, threads=threads, buffer_entries=buffer_entries, owned=owned)
 
 
 def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning: dict[str, Any]) -> dict[str, Any]:
@@ -453,7 +404,6 @@ def expansion_task(
     similarity reaches the partner's ``floor`` (the partner's current ``k``-th similarity less a
     rounding margin, ``-inf`` while its list is not full): only those can change a list, so only
     those are shipped back."""
-    from perfectmatch.matching.blocked import exact_survivors
     from perfectmatch.matching.candidates import useful_entries
 
     t0, c0 = time.perf_counter(), time.thread_time()
