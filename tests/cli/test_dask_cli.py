@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import distributed  # noqa: F401  (the 'dask' extra is part of 'test': missing it must fail, not skip)
 import pytest
 
 from perfectmatch.cli import main
-
-pytest.importorskip("distributed")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

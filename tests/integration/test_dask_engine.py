@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import distributed  # noqa: F401  (the 'dask' extra is part of 'test': missing it must fail, not skip)
 import pytest
 
 from perfectmatch.adapters.cache.memory import MemoryCache
@@ -24,8 +25,6 @@ from perfectmatch.errors import ConfigError
 from perfectmatch.matching.distributed import dask_client
 from perfectmatch.pipeline import run_daily_batch
 from perfectmatch.populations.store import simulate_and_store
-
-pytest.importorskip("distributed")  # the 'dask' extra is part of 'test': CI has it
 
 DAY = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
