@@ -169,7 +169,9 @@ class AccountSettings(BaseModel):
     )
     min_password_length: int = Field(default=10, ge=8, le=64, description="shortest password accepted")
     max_login_failures: int = Field(default=5, ge=1, description="failed logins in the window that lock the email")
-    failure_window_s: float = Field(default=900.0, gt=0, description="failed logins less than this apart count towards the lock")
+    failure_window_s: float = Field(
+        default=900.0, gt=0, description="failed logins less than this apart count towards the lock"
+    )
     lockout_s: float = Field(default=900.0, gt=0, description="how long a locked email refuses logins")
     oidc_providers: dict[str, OidcProviderSettings] = Field(
         default={}, description='JSON: {"name": {"issuer", "audience", "jwks_url"}}'
