@@ -150,34 +150,30 @@ def _read_only_report(st: CliState, state: object) -> None:
         typer.echo(state.describe())  # type: ignore[attr-defined]
 
 
-@read_only_app.command("on")
-def read_only_on_cmd(
-    ctx: typer.Context,
-    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log; no personal data)")] = "",
-    actor: Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")] = "cli",
-    json_out: JsonOption = False,
-) -> None:
-    """Refuse every write in every process using this database (within PERFECTMATCH_READ_ONLY_CHECK_S)."""
+Reason = Annotated[str, typer.Option("--reason", help="why (kept in the audit log; no personal data)")]
+Actor = Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")]
+
+
+def _flip(ctx: typer.Context, on: bool, reason: str, actor: str, json_out: bool) -> None:
     from perfectmatch.adapters.storage.readonly import set_read_only
 
     st = state(ctx, json_out=json_out)
     app = st.app
-    _read_only_report(st, set_read_only(app.engine, True, at=app.clock.now(), actor=actor, reason=reason))
+    _read_only_report(st, set_read_only(app.engine, on, at=app.clock.now(), actor=actor, reason=reason))
+
+
+@read_only_app.command("on")
+def read_only_on_cmd(ctx: typer.Context, reason: Reason = "", actor: Actor = "cli",
+                     json_out: JsonOption = False) -> None:
+    """Refuse every write in every process using this database (within PERFECTMATCH_READ_ONLY_CHECK_S)."""
+    _flip(ctx, True, reason, actor, json_out)
 
 
 @read_only_app.command("off")
-def read_only_off_cmd(
-    ctx: typer.Context,
-    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")] = "",
-    actor: Annotated[str, typer.Option("--actor", help="who flips it (kept in the audit log)")] = "cli",
-    json_out: JsonOption = False,
-) -> None:
+def read_only_off_cmd(ctx: typer.Context, reason: Reason = "", actor: Actor = "cli",
+                      json_out: JsonOption = False) -> None:
     """Allow writes again (the runtime switch; PERFECTMATCH_READ_ONLY=true processes stay read-only)."""
-    from perfectmatch.adapters.storage.readonly import set_read_only
-
-    st = state(ctx, json_out=json_out)
-    app = st.app
-    _read_only_report(st, set_read_only(app.engine, False, at=app.clock.now(), actor=actor, reason=reason))
+    _flip(ctx, False, reason, actor, json_out)
 
 
 @read_only_app.command("status")
