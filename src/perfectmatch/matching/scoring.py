@@ -6,6 +6,16 @@ For a pair ``(a, b)`` and per-dimension similarities ``sim_d`` in ``[0, 1]``:
    weighted by *``a``'s* importance ratings, ``s_ab = sum_d w_ad sim_d / sum_d w_ad``; ``s_ba`` uses
    ``b``'s ratings. An optional text-block similarity (open answers) enters both with a fixed
    weight, since nobody rates the importance of free text.
+   **Stated-preference fit (optional).** Similarity is a proxy for preference; where a user has
+   said what they want *in a partner*, how well the partner meets it is measured directly
+   (``age_fit``: the partner's age against the user's accepted range; ``preference_fit``: the
+   user's wanted traits against the partner's own levels of them). Each such fit term is one more
+   item of the user's weighted mean, weighted like a dimension of that user's average importance.
+   These terms are directional by nature ("what I want" against "what you are"), which the
+   symmetric block similarities cannot express; this is the preference side of reciprocal
+   recommenders (Pizzato et al., RECON, 2010). Without fit terms the score is the similarity score
+   unchanged; the daily batch does not pass any yet, the speed-dating evaluation does (match ROC
+   AUC 0.552 -> 0.576 on real dates, ``evaluation.speed_dating``).
 2. **Reciprocal combination: the harmonic mean** ``2 s_ab s_ba / (s_ab + s_ba)``. A match must suit
    both sides, so the combined score must be dominated by the weaker direction: the harmonic mean
    is always <= the geometric mean <= the arithmetic mean, and falls to 0 when either side's score
@@ -72,20 +82,63 @@ def _stack(dims: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.stack([np.asarray(dims[d.value], dtype=np.float64) for d in DIMENSIONS], axis=1)
 
 
+def age_fit(age_other: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``(m,)`` how well the partner's age suits the user's accepted range ``[low, high]``, in ``[0, 1]``.
+
+    1 at the middle of the range, falling linearly to 0 at its edges (and 0 beyond: the prefilter
+    normally removes those); ``nan`` where an age or the range is unknown. A range of a single year
+    gives 1 at that age and 0 elsewhere.
+    """
+    age_other, low, high = (np.asarray(v, dtype=np.float64) for v in (age_other, low, high))
+    centre, half = (low + high) / 2.0, (high - low) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = np.where(half > 0, 1.0 - np.abs(age_other - centre) / np.where(half > 0, half, 1.0),
+                       (age_other == centre).astype(np.float64))
+    return np.where(np.isnan(fit), np.nan, np.clip(fit, 0.0, 1.0))
+
+
+def preference_fit(wants: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``(m,)`` how well the partner's own levels meet what the user wants: "what I want" against "what you are".
+
+    ``wants`` ``(m, k)`` are the user's non-negative weights of ``k`` traits (any scale: only ratios
+    matter), ``levels`` ``(m, k)`` the partner's level of each trait in ``[0, 1]``. The result is
+    the want-weighted mean of the levels over the traits whose level and weight are known; ``nan``
+    when none is (or the weights are all 0).
+    """
+    wants = np.asarray(wants, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    if wants.shape != levels.shape or wants.ndim != 2:
+        raise InvalidInputError(f"wants {wants.shape} and levels {levels.shape} must be matching (m, k) arrays")
+    known = ~np.isnan(wants) & ~np.isnan(levels)
+    w = np.where(known, np.clip(np.nan_to_num(wants), 0.0, None), 0.0)
+    total = w.sum(axis=1)
+    return np.divide((w * np.where(known, np.clip(levels, 0.0, 1.0), 0.0)).sum(axis=1), total,
+                     out=np.full(total.shape, np.nan), where=total > 0)
+
+
 def directional_scores(sims: np.ndarray, importance: np.ndarray, text: np.ndarray | None = None,
-                       text_weight: float = TEXT_WEIGHT) -> np.ndarray:
+                       text_weight: float = TEXT_WEIGHT, fit: np.ndarray | None = None) -> np.ndarray:
     """``(m,)`` how well the partner suits the user whose ``importance`` ``(m, 5)`` is given.
 
     Unknown similarities (``nan``: a block one side left empty) are left out and the weights of the
     known ones renormalised, so a score is measured on what both profiles say; ``nan`` when nothing
-    is known (neither a dimension nor the text).
+    is known (neither a dimension, a fit term nor the text). ``fit`` ``(m, j)`` are optional
+    stated-preference fit terms in ``[0, 1]`` of this user (``age_fit``, ``preference_fit``; ``nan``
+    = unknown, left out), each weighted by the user's mean importance over the five dimensions.
     """
     sims = np.asarray(sims, dtype=np.float64)
     known = ~np.isnan(sims)
-    w = np.where(known, np.clip(np.asarray(importance, dtype=np.float64), 1e-6, None), 0.0)
+    imp = np.clip(np.asarray(importance, dtype=np.float64), 1e-6, None)
+    w = np.where(known, imp, 0.0)
     total = w.sum(axis=1)
-    score = np.divide((w * np.where(known, sims, 0.0)).sum(axis=1), total, out=np.full(total.shape, np.nan),
-                      where=total > 0)
+    weighted = (w * np.where(known, sims, 0.0)).sum(axis=1)
+    if fit is not None:
+        fit = np.asarray(fit, dtype=np.float64).reshape(sims.shape[0], -1)
+        fit_known = ~np.isnan(fit)
+        fw = np.where(fit_known, imp.mean(axis=1, keepdims=True), 0.0)
+        total = total + fw.sum(axis=1)
+        weighted = weighted + (fw * np.where(fit_known, fit, 0.0)).sum(axis=1)
+    score = np.divide(weighted, total, out=np.full(total.shape, np.nan), where=total > 0)
     if text is not None:
         t = np.asarray(text, dtype=np.float64)
         both = ~np.isnan(score) & ~np.isnan(t)
@@ -106,6 +159,8 @@ def reciprocal_scores(
     *,
     text: np.ndarray | None = None,
     text_weight: float = TEXT_WEIGHT,
+    fit_a: np.ndarray | None = None,
+    fit_b: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reciprocal vector score in ``[0, 1]`` of ``m`` pairs (module docstring, steps 1-2).
 
@@ -120,10 +175,13 @@ def reciprocal_scores(
         Optional ``(m,)`` similarity of the open-answer embeddings.
     text_weight
         Share of the text similarity in each directional score.
+    fit_a, fit_b
+        Optional ``(m, j)`` stated-preference fit terms (``age_fit``, ``preference_fit``): ``fit_a``
+        how well ``b`` meets what ``a`` asked for, ``fit_b`` the other way round.
     """
     sims = _stack(dims)
-    s_ab = directional_scores(sims, importance_a, text, text_weight)
-    s_ba = directional_scores(sims, importance_b, text, text_weight)
+    s_ab = directional_scores(sims, importance_a, text, text_weight, fit_a)
+    s_ba = directional_scores(sims, importance_b, text, text_weight, fit_b)
     return np.nan_to_num(np.clip(harmonic(s_ab, s_ba), 0.0, 1.0), nan=0.0)  # nothing known: no evidence
 
 
@@ -214,20 +272,26 @@ def explain(
     ai_source: str | None = None,
     text_weight: float = TEXT_WEIGHT,
     ai_weight: float = AI_WEIGHT,
+    fit_a: Sequence[float] | None = None,
+    fit_b: Sequence[float] | None = None,
 ) -> ScoreExplanation:
     """Score one pair exactly as the vectorised functions do and list its factors.
 
     A dimension's weight is the mean of both sides' normalised importance; its contribution is the
-    share of the final score it accounts for (weight x similarity x the rest of the formula).
+    share of the final score it accounts for (weight x similarity x the rest of the formula). Fit
+    terms (``fit_a``: what ``a`` asked for, ``fit_b``: what ``b`` did) count in one direction only,
+    so their weight is half their share in that direction; they are named ``FIT_A0``, ``FIT_B0``, ...
     """
     arr = {k: np.array([float(v)]) for k, v in dims.items()}
     ia = np.array([importance_a], dtype=np.float64)
     ib = np.array([importance_b], dtype=np.float64)
+    fa = None if fit_a is None else np.array([fit_a], dtype=np.float64)
+    fb = None if fit_b is None else np.array([fit_b], dtype=np.float64)
     tx = None if text is None else np.array([float(text)])
     sims = _stack(arr)
-    s_ab = float(directional_scores(sims, ia, tx, text_weight)[0])
-    s_ba = float(directional_scores(sims, ib, tx, text_weight)[0])
-    vector = float(reciprocal_scores(arr, ia, ib, text=tx, text_weight=text_weight)[0])
+    s_ab = float(directional_scores(sims, ia, tx, text_weight, fa)[0])
+    s_ba = float(directional_scores(sims, ib, tx, text_weight, fb)[0])
+    vector = float(reciprocal_scores(arr, ia, ib, text=tx, text_weight=text_weight, fit_a=fa, fit_b=fb)[0])
     final, src = final_scores(np.array([vector]), np.array([np.nan if ai is None else ai]),
                               np.array([completeness_a]), np.array([completeness_b]), [ai_source],
                               ai_weight=ai_weight)
@@ -236,18 +300,26 @@ def explain(
     known = ~np.isnan(sims[0])
     text_known = text is not None and not np.isnan(text)
 
-    def weights(importance: np.ndarray) -> np.ndarray:  # over the known dimensions only, as scored
-        w = np.where(known, np.clip(importance, 1e-6, None), 0.0)
-        return w / w.sum() if w.sum() > 0 else w
+    def weights(importance: np.ndarray, fit: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        imp = np.clip(importance, 1e-6, None)  # over the known dimensions and fit terms, as scored
+        w = np.where(known, imp, 0.0)
+        f = np.zeros(0) if fit is None else np.where(np.isnan(fit[0]), 0.0, imp.mean())
+        total = w.sum() + f.sum()
+        return (w / total, f / total) if total > 0 else (w, f)
 
-    wa, wb = weights(ia[0]), weights(ib[0])
-    text_share = (text_weight if known.any() else 1.0) if text_known else 0.0
+    (wa, fwa), (wb, fwb) = weights(ia[0], fa), weights(ib[0], fb)
+    structured = known.any() or fwa.any() or fwb.any()
+    text_share = (text_weight if structured else 1.0) if text_known else 0.0
     dim_share = 1.0 - text_share
     factors = []
     for k, d in enumerate(DIMENSIONS):
         w = float((wa[k] + wb[k]) / 2) * dim_share
         sim = float(sims[0, k])
         factors.append(Factor(d.value, sim, w, c * share * 100.0 * w * sim if known[k] else 0.0))
+    for side, fit, fw in (("A", fa, fwa), ("B", fb, fwb)):
+        for j, wj in enumerate(fw.tolist()):
+            v, w = float(fit[0, j]), wj / 2 * dim_share  # type: ignore[index]
+            factors.append(Factor(f"FIT_{side}{j}", v, w, c * share * 100.0 * w * v if wj > 0 else 0.0))
     if text_known:
         factors.append(Factor("TEXT", float(text), text_share, c * share * 100.0 * text_share * float(text)))
     if ai is not None:

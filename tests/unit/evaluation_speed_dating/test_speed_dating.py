@@ -54,6 +54,11 @@ def test_inputs_exclude_every_after_date_column() -> None:
     assert not inputs & set(DERIVED)
     assert set(KEY_AFTER_DATE) <= set(sd.AFTER_DATE_COLUMNS)
     assert not set(sd.KEY_COLUMNS) & set(KEY_AFTER_DATE)
+    # the stated-preference fit terms pair sign-up wants (*1_1) with sign-up self-ratings (*3_1), never
+    # the night's ratings of the partner (attr, attr_o, ...) or the later self-ratings (*3_s, *3_2, *3_3)
+    fit_inputs = {c for pair in sd.WANTS_VS_SELF for c in pair}
+    assert fit_inputs <= inputs and not fit_inputs & set(KEY_AFTER_DATE)
+    assert all(c.endswith("_1") for c in fit_inputs)
 
 
 def _load(tmp_path: Path, data: list[dict[str, object]], *, gz: bool = False) -> sd.SpeedDating:
@@ -71,7 +76,10 @@ def test_after_date_values_change_nothing(tmp_path: Path) -> None:
                 r[c] = "garbage" if rng.random() < 0.5 else ""
     other = sd.load(sdd.write(tmp_path / "scrambled.csv", scrambled))
     np.testing.assert_array_equal(base.features, other.features, strict=True)
-    np.testing.assert_array_equal(sd.our_scores(base).final, sd.our_scores(other).final)
+    ours, theirs = sd.our_scores(base), sd.our_scores(other)
+    np.testing.assert_array_equal(ours.final, theirs.final)
+    np.testing.assert_array_equal(ours.fit_man, theirs.fit_man)
+    np.testing.assert_array_equal(sd.calibration_features(ours)[0], sd.calibration_features(theirs)[0])
 
 
 def test_pairs_are_deduplicated_and_oriented(tmp_path: Path) -> None:
@@ -146,8 +154,11 @@ def test_our_scores_use_the_library_formula(tmp_path: Path) -> None:
 
     d = _load(tmp_path, sdd.rows())
     ours = sd.our_scores(d)
-    again = scoring.reciprocal_scores(ours.dims, *_importances(d))
+    imp_m, imp_w = _importances(d)
+    again = scoring.reciprocal_scores(ours.dims, imp_m, imp_w, fit_a=ours.fit_man, fit_b=ours.fit_woman)
     np.testing.assert_allclose(ours.vector, again)
+    assert not np.allclose(again, scoring.reciprocal_scores(ours.dims, imp_m, imp_w))  # the fit terms count
+    np.testing.assert_allclose(ours.fit_man, sd.fit_terms(d, d.man, d.woman))
     assert ((ours.final >= 0) & (ours.final <= 100)).all()
     assert (ours.with_prefilter[~ours.eligible] < ours.final.min()).all()
 
@@ -258,11 +269,12 @@ def test_real_shared_file() -> None:
     assert (d.iid.size, d.n_pairs) == (377, 2867)
     assert d.skipped["rows without partner id"] == 10
     ours = sd.our_scores(d)
-    fitted, intercept = rep.fit_calibration(ours, d.match)
+    fitted, intercept, c = rep.fit_calibration(ours, d.match, d.pair_wave)
     # a change of the mapping or of the library's scoring changes these: refit with fit_calibration on
-    # this file (waves 1-14 only) and update CALIBRATED_WEIGHTS / CALIBRATED_INTERCEPT and the README
-    assert fitted == pytest.approx(rep.CALIBRATED_WEIGHTS, abs=1e-3), (fitted, intercept)
+    # this file (waves 1-14 only) and update CALIBRATED_WEIGHTS / _INTERCEPT / _C and the README
+    assert fitted == pytest.approx(rep.CALIBRATED_WEIGHTS, abs=1e-3), (fitted, intercept, c)
     assert intercept == pytest.approx(rep.CALIBRATED_INTERCEPT, abs=1e-3)
+    assert c == rep.CALIBRATED_C
     report = rep.evaluate(d, resamples=50, seed=0)
     by_name = {r.name: r for r in report.results}
     for name in ("perfectmatch", "perfectmatch + prefilter", "interest cosine", "OkCupid-style mutual"):

@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.matching.scoring import (
+    age_fit,
     block_similarities,
     directional_scores,
     explain,
     final_scores,
+    preference_fit,
     reciprocal_scores,
 )
 from perfectmatch.models import Dimension, ScoreSource
@@ -124,3 +126,39 @@ def test_unknown_text_is_left_out() -> None:
 def test_missing_dimension_is_named() -> None:
     with pytest.raises(InvalidInputError, match="CV"):
         reciprocal_scores({d: np.ones(1) for d in DIMS[:4]}, np.ones((1, 5)), np.ones((1, 5)))
+
+
+def test_age_fit_peaks_in_the_middle_of_the_range() -> None:
+    got = age_fit(np.array([30.0, 25.0, 35.0, 40.0, np.nan, 30.0, 31.0]),
+                  np.array([25.0, 25.0, 25.0, 25.0, 25.0, 30.0, 30.0]),
+                  np.array([35.0, 35.0, 35.0, 35.0, 35.0, 30.0, 30.0]))
+    np.testing.assert_allclose(got[:4], [1.0, 0.0, 0.0, 0.0])
+    assert np.isnan(got[4]) and got[5] == 1.0 and got[6] == 0.0  # unknown age; a one-year range
+    assert age_fit(np.array([28.0]), np.array([25.0]), np.array([35.0]))[0] == pytest.approx(0.6)
+
+
+def test_preference_fit_weighs_the_partners_levels_by_what_the_user_wants() -> None:
+    wants = np.array([[3.0, 1.0], [3.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    levels = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [np.nan, 0.2]])
+    got = preference_fit(wants, levels)
+    np.testing.assert_allclose(got[[0, 1, 3]], [0.75, 0.25, 0.2])  # an unknown level is left out
+    assert np.isnan(got[2])  # wants nothing: no fit to measure
+    with pytest.raises(InvalidInputError, match="matching"):
+        preference_fit(wants, levels[:, :1])
+
+
+def test_fit_terms_count_like_a_dimension_of_average_importance_in_one_direction() -> None:
+    dims = {d: np.array([0.6]) for d in DIMS}
+    imp_a, imp_b = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]]), np.ones((1, 5))
+    fit_a = np.array([[1.0, np.nan]])  # b is exactly what a asked for; the second term is unknown
+    s_ab = directional_scores(np.full((1, 5), 0.6), imp_a, fit=fit_a)[0]
+    assert s_ab == pytest.approx((15 * 0.6 + 3 * 1.0) / 18)
+    got = reciprocal_scores(dims, imp_a, imp_b, fit_a=fit_a)[0]
+    assert got == pytest.approx(2 * s_ab * 0.6 / (s_ab + 0.6))
+    assert reciprocal_scores(dims, imp_a, imp_b, fit_a=np.array([[np.nan, np.nan]]))[0] == pytest.approx(0.6)
+    e = explain({d: 0.6 for d in DIMS}, imp_a[0], imp_b[0], completeness_a=1.0, completeness_b=1.0,
+                fit_a=[1.0, np.nan], text=0.5)
+    assert e.vector == pytest.approx(reciprocal_scores(dims, imp_a, imp_b, fit_a=fit_a, text=np.array([0.5]))[0])
+    assert e.a_to_b > e.b_to_a
+    named = {f.name: f for f in e.factors}
+    assert named["FIT_A0"].weight == pytest.approx(3 / 18 / 2 * 0.8) and named["FIT_A1"].contribution == 0.0
