@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from perfectmatch.ai.content import stored_content
 from perfectmatch.billing.entitlements import Feature
 from perfectmatch.errors import NotFound
 from perfectmatch.models import MatchStatus, UserId, UserStatus
@@ -72,7 +73,7 @@ def list_matches(app: Any, viewer: UserId, *, limit: int | None = None) -> list[
         views.append(MatchView(
             user_id=other, display_name=p.display_name, age=p.age_on(today), place=p.location.place,
             score=m.final_score, day=m.day, source=m.source.value,
-            summary=(ins or {}).get("basic", {}).get("summary", ""),
+            summary=stored_content(ins)[0].get("summary", "") if ins else "",
         ))
     return views
 
@@ -95,7 +96,8 @@ def match_details(app: Any, viewer: UserId, other: UserId) -> dict[str, Any]:
     premium = app.entitlements.can(viewer, Feature.PREMIUM_INSIGHTS)
     content: dict[str, Any] = {}
     if insight is not None:
-        content = {**insight["basic"], **(insight["premium"] if premium else {})}
+        basic, full = stored_content(insight)
+        content = {**basic, **(full if premium else {})}
     return {
         "user_id": other, "display_name": profile.display_name, "age": profile.age_on(app.clock.now().date()),
         "place": profile.location.place, "score": match.final_score, "vector_score": match.vector_score,

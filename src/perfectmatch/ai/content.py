@@ -45,3 +45,31 @@ def split_content(analysis: PairAnalysis, *, premium: bool) -> dict[str, Any]:
         out["conversation_starters"] = list(analysis.conversation_starters)
         out["challenges"] = list(analysis.challenges)
     return out
+
+
+#: Key of a compact stored fallback insight: the inputs of ``LocalAnalyzer`` instead of its output.
+COMPACT = "fallback_inputs"
+
+
+def compact_fallback(vector_score: float, similarities: dict[str, float]) -> dict[str, Any]:
+    """The stored ``basic`` content of a fallback insight the daily batch wrote for a vector-only
+    match: ``LocalAnalyzer``'s inputs (unrounded), ~150 bytes instead of ~1.6 kB of rendered text per
+    delivered match; :func:`stored_content` renders it on read, identically to an eager render."""
+    return {COMPACT: {"vector_score": vector_score, "similarities": similarities}}
+
+
+def stored_content(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(basic, premium)`` content of a stored insight row, rendering a compact fallback row with
+    ``LocalAnalyzer`` exactly as the batch would have (same rounding of the same numbers)."""
+    basic = row["basic"]
+    if COMPACT not in basic:
+        return basic, row["premium"]
+    from perfectmatch.ai.fallback import LocalAnalyzer
+    from perfectmatch.ports import PairContext
+
+    inputs = basic[COMPACT]
+    pair = PairContext(pair_id=row["id"], user_a=row["user_a"], user_b=row["user_b"], data_a={}, data_b={},
+                       similarities={k: round(float(v), 4) for k, v in inputs["similarities"].items()},
+                       vector_score=round(float(inputs["vector_score"]), 4))
+    analysis = LocalAnalyzer().analyze_one(pair)
+    return split_content(analysis, premium=False), split_content(analysis, premium=True)

@@ -85,7 +85,12 @@ def template_starters(pair: PairContext, n: int = 3) -> tuple[str, ...]:
 
 def vector_score(pair: PairContext) -> float:
     """The vector-only score: ``vector_score`` (a cosine similarity) mapped to 0-100, clipped."""
-    return round(min(100.0, max(0.0, float(pair.vector_score) * 100.0)), 1)
+    return score_of(pair.vector_score)
+
+
+def score_of(vector_score: float) -> float:
+    """``vector_score`` mapped to 0-100 and clipped, as :func:`vector_score` scores a pair."""
+    return round(min(100.0, max(0.0, float(vector_score) * 100.0)), 1)
 
 
 class LocalAnalyzer:

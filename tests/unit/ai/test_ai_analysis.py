@@ -14,11 +14,12 @@ from perfectmatch.adapters.cache.memory import MemoryCache
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.llm import ScriptedChatClient
 from perfectmatch.ai import LocalAnalyzer, build_analyzer, split_content
+from perfectmatch.ai.content import compact_fallback, stored_content
 from perfectmatch.ai.fake_server import _answer_for, expected_score, fake_item
 from perfectmatch.ai.prompts import pair_payload, sanitize
 from perfectmatch.config import AISettings
 from perfectmatch.errors import InvalidInputError, ProviderError
-from perfectmatch.ports import ChatMessage
+from perfectmatch.ports import ChatMessage, PairContext
 
 
 def good_answer(messages: list[ChatMessage]) -> str:
@@ -170,6 +171,23 @@ def test_free_and_premium_content_split() -> None:
     assert free["factors"][0]["score"] >= free["factors"][-1]["score"]
     assert len(full["factors"]) == 5 and full["conversation_starters"] and full["challenges"]
 
+
+
+_unit32 = st.floats(0.0, 1.0, width=32)
+
+
+@given(_unit32, st.dictionaries(st.sampled_from(["RC", "CS", "EI", "LC", "CV", "TEXT"]),
+                                _unit32 | st.sampled_from([0.5, 0.75])))  # ties too
+def test_a_compact_fallback_row_renders_what_the_eager_fallback_renders(vector: float, sims: dict[str, float]) -> None:
+    # the batch stores LocalAnalyzer's unrounded inputs (JSON round trip) and renders them on read
+    row = {"id": "2026-11-25:1:2", "user_a": 1, "user_b": 2,
+           "basic": json.loads(json.dumps(compact_fallback(vector, sims))), "premium": {}}
+    pair = PairContext(pair_id=row["id"], user_a=1, user_b=2, data_a={}, data_b={},
+                       similarities={k: round(v, 4) for k, v in sims.items()}, vector_score=round(vector, 4))
+    eager = LocalAnalyzer().analyze_one(pair)
+    assert stored_content(row) == (split_content(eager, premium=False), split_content(eager, premium=True))
+    full = {"basic": {"summary": "x"}, "premium": {"premium": True}}
+    assert stored_content(full) == (full["basic"], full["premium"])  # other rows are returned as stored
 
 def _mangle(kind: str):
     def answer(messages: list[ChatMessage]) -> str:
