@@ -173,3 +173,33 @@ def test_vector_matrix_versions(engine: Engine) -> None:
             np.testing.assert_array_equal(getattr(got, name), getattr(vs, name)[2:])
         got = uow.vector_matrix.load_matrix("v2", ids=ids[:1])
         np.testing.assert_array_equal(got.vecs, vs.vecs[:1])
+
+
+def test_vector_matrix_is_bit_exact_and_reads_legacy_rows(engine: Engine) -> None:
+    """Stored float32 bytes come back unchanged (NaN payloads, -0.0, subnormals), a re-store replaces
+    them, and rows written before importance and completeness existed read as 0.5 and 1.0."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    odd = np.array([np.nan, -0.0, 1e-45, np.inf, -np.inf, 3.4e38, 1.0], dtype=np.float32)
+    with uow:
+        ids = np.array([new_user(uow, User(created_at=now, last_active_at=now)) for _ in range(4)])
+        vecs = np.tile(odd, (3, 1))
+        vecs[1] = np.arange(7, dtype="<u4").view("<f4")  # tiny subnormals
+        vs = VectorSet("v1", ids[:3], vecs, np.full((3, 5), 0.25, np.float32), np.array([0.8, 0.9, 1.0], np.float32))
+        assert uow.vector_matrix.save_matrix(vs) == 3
+        assert uow.vector_matrix.save_matrix(VectorSet("v1", ids[:0], vecs[:0], vecs[:0, :5], vecs[:0, 0])) == 0
+        mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        uow.connection.exec_driver_sql(
+            f"INSERT INTO profile_vectors (user_id, version, dim, data) VALUES ({mark}, {mark}, {mark}, {mark})",
+            (int(ids[3]), "v1", 7, odd[::-1].copy().tobytes()))
+        uow.commit()
+        got = uow.vector_matrix.load_matrix("v1")
+        assert got.ids.tolist() == ids.tolist()
+        assert got.vecs.tobytes() == np.vstack([vecs, odd[::-1]]).tobytes()
+        np.testing.assert_array_equal(got.importance, np.vstack([np.full((3, 5), 0.25), np.full((1, 5), 0.5)]))
+        np.testing.assert_array_equal(got.completeness, np.array([0.8, 0.9, 1.0, 1.0], np.float32))
+        again = dataclasses.replace(vs.take(np.arange(1)), vecs=vecs[1:2] * 2, version="v1")
+        uow.vector_matrix.save_matrix(again)  # a re-store of a user who has a vector: the upsert path
+        uow.commit()
+        assert uow.vector_matrix.load_matrix("v1", ids=ids[:1]).vecs.tobytes() == (vecs[1:2] * 2).tobytes()
+        assert len(uow.vector_matrix.load_matrix("v9")) == 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, select
 
+from perfectmatch.adapters.storage import pgcopy
 from perfectmatch.adapters.storage import schema as s
 from perfectmatch.adapters.storage.mappings import genders_from_str, genders_to_str, response_row
 from perfectmatch.frame import EPOCH, GENDERS, GOALS, STATUSES, TIERS, PopulationFrame, VectorSet, seeks_mask
@@ -183,83 +184,121 @@ class SqlVectorMatrix:
     def save_matrix(self, vs: VectorSet) -> int:
         """Upsert every vector of ``vs`` (with importance and completeness) under ``vs.version``.
 
-        SQLite: one raw executemany per chunk of pre-built tuples (no per-row Core processing), 119-142k
-        rows/s at 100k users with 323-d vectors. PostgreSQL: binary COPY (:meth:`_copy_vectors`), 98k
-        rows/s for a first store and 91k for a re-store on the quiet 2-core machine (the executemany it
-        replaced: 57k).
+        SQLite: one raw executemany per chunk of pre-built tuples (no per-row Core processing).
+        PostgreSQL: binary COPY of rows built by numpy in one piece (:meth:`_copy_vectors`).
         """
         vecs = np.ascontiguousarray(vs.vecs, dtype="<f4")
         imp = np.ascontiguousarray(vs.importance, dtype="<f4")
-        d = int(vecs.shape[1]) if vecs.ndim == 2 else 0
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
-        cols = ("user_id", "version", "dim", "data", "importance", "completeness")
-        sql = (f"INSERT INTO profile_vectors ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
-               f"ON CONFLICT (user_id) DO UPDATE SET "
-               + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]))
-        ids, comp = vs.ids.tolist(), vs.completeness.tolist()
+        if not len(vs.ids):
+            return 0
         if self._conn.dialect.name == "postgresql":
-            self._copy_vectors(cols, ids, ((ids[i], vs.version, d, vecs[i].tobytes(), imp[i].tobytes(), comp[i])
-                                           for i in range(len(ids))))
-            return len(ids)
+            self._copy_vectors(vs.version, vs.ids, vecs, imp, vs.completeness)
+            return len(vs.ids)
+        d = int(vecs.shape[1])
+        sql = ("INSERT INTO profile_vectors (user_id, version, dim, data, importance, completeness) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in _VECTOR_COLUMNS[1:]))
+        ids, comp = vs.ids.tolist(), vs.completeness.tolist()
         for lo in range(0, len(ids), CHUNK):
             rows = [(ids[i], vs.version, d, vecs[i].tobytes(), imp[i].tobytes(), comp[i])
                     for i in range(lo, min(lo + CHUNK, len(ids)))]
             self._conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
         return len(ids)
 
-    def _copy_vectors(self, cols: tuple[str, ...], ids: list[int], rows: Iterable[tuple[object, ...]]) -> None:
-        """PostgreSQL: binary COPY (the vector bytes travel as they are; text COPY hex-encodes them),
-        straight into the table when none of ``ids`` has a vector yet (a first store, as after an
-        import), else into a scratch table followed by one upsert."""
+    def _copy_vectors(self, version: str, ids: np.ndarray, vecs: np.ndarray, imp: np.ndarray,
+                      completeness: np.ndarray) -> None:
+        """PostgreSQL: binary COPY (vector bytes as they are, every row built by numpy), straight into
+        the table when none of ``ids`` has a vector yet (a first store, as after an import), else
+        into a scratch table followed by one upsert."""
         from perfectmatch.adapters.storage.readonly import check_writable
 
         check_writable(self._conn, "COPY on profile_vectors")
         fresh = not self._conn.exec_driver_sql(
-            "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id = ANY(%(ids)s))", {"ids": ids}).scalar()
+            "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id = ANY(%(ids)s))",
+            {"ids": ids.tolist()}).scalar()
         target = "profile_vectors" if fresh else "profile_vectors_stage"
         if not fresh:
             self._conn.exec_driver_sql(
                 "CREATE TEMP TABLE IF NOT EXISTS profile_vectors_stage (LIKE profile_vectors) ON COMMIT DELETE ROWS")
+        tag, d = version.encode(), int(vecs.shape[1])
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {target} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "varchar", "int4", "bytea", "bytea", "float8"])
-            for row in rows:
-                copy.write_row(row)
+        with cursor.copy(f"COPY {target} ({', '.join(_VECTOR_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(pgcopy.HEADER)
+            for lo in range(0, len(ids), CHUNK):
+                hi = min(lo + CHUNK, len(ids))
+                copy.write(pgcopy.encode([
+                    (">i8", ids[lo:hi]), (f"S{len(tag)}", tag), (">i4", d), (("<f4", (d,)), vecs[lo:hi]),
+                    (("<f4", (5,)), imp[lo:hi]), (">f8", completeness[lo:hi]),
+                ], hi - lo).data)
+            copy.write(pgcopy.TRAILER)
         if not fresh:
+            cols = ", ".join(_VECTOR_COLUMNS)
             self._conn.exec_driver_sql(
-                f"INSERT INTO profile_vectors ({', '.join(cols)}) SELECT {', '.join(cols)} FROM profile_vectors_stage "
-                "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]))
+                f"INSERT INTO profile_vectors ({cols}) SELECT {cols} FROM profile_vectors_stage "
+                "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _VECTOR_COLUMNS[1:]))
             self._conn.exec_driver_sql("TRUNCATE profile_vectors_stage")
 
     def load_matrix(self, version: str, ids: np.ndarray | None = None) -> VectorSet:
         """Vectors stored under ``version`` (all, or only for ``ids``), sorted by user id.
 
-        Vectors of another version are stale and are not returned.
+        Vectors of another version are stale and are not returned. Rows stored before importance
+        and completeness existed read as neutral (0.5 each) and complete (1.0).
         """
-        # a raw driver cursor (binary results on PostgreSQL: the vector bytes arrive as they are) reads
-        # about 2.5x the rows/s of a Core select, whose per-row processing dominates here
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
-        sql = ("SELECT user_id, data, importance, completeness FROM profile_vectors "
-               f"WHERE version = {mark} ORDER BY user_id")
-        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         if self._conn.dialect.name == "postgresql":
-            cursor.execute(sql, (version,), binary=True)
+            found = self._copy_out_vectors(version)
         else:
-            cursor.execute(sql, (version,))
-        rows = cursor.fetchall()
+            found = self._select_vectors(version)
         if ids is not None:
-            wanted = set(np.asarray(ids).tolist())
-            rows = [r for r in rows if r[0] in wanted]
+            keep = np.isin(found.ids, np.asarray(ids, dtype=np.int64))
+            found = VectorSet(version, found.ids[keep], found.vecs[keep], found.importance[keep],
+                              found.completeness[keep])
+        return found
+
+    def _select_vectors(self, version: str) -> VectorSet:
+        """SQLite: a raw driver cursor (a Core select's per-row processing would dominate)."""
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SELECT user_id, data, importance, completeness FROM profile_vectors "
+                       "WHERE version = ? ORDER BY user_id", (version,))
+        rows = cursor.fetchall()
         n = len(rows)
         if not n:
-            return VectorSet(version, np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
-                             np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
-        neutral = np.full(5, 0.5, dtype="<f4").tobytes()
+            return _no_vectors(version)
         return VectorSet(
             version=version,
             ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
             vecs=np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(n, -1).astype(np.float32),
-            importance=np.frombuffer(b"".join(r[2] or neutral for r in rows), dtype="<f4").reshape(n, 5)
-            .astype(np.float32),
+            importance=np.frombuffer(b"".join(r[2] or _NEUTRAL_IMPORTANCE for r in rows), dtype="<f4")
+            .reshape(n, 5).astype(np.float32),
             completeness=np.array([1.0 if r[3] is None else r[3] for r in rows], dtype=np.float32),
         )
+
+    def _copy_out_vectors(self, version: str) -> VectorSet:
+        """PostgreSQL: one binary ``COPY ... TO STDOUT`` parsed by numpy as fixed-width rows."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "COPY (SELECT user_id, data, COALESCE(importance, {neutral}), COALESCE(completeness, 1.0) "
+            "FROM profile_vectors WHERE version = {version} ORDER BY user_id) TO STDOUT (FORMAT BINARY)"
+        ).format(neutral=sql.Literal(_NEUTRAL_IMPORTANCE), version=sql.Literal(version))
+        out = bytearray()
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(query) as copy:
+            for block in copy:
+                out += block
+        lengths = pgcopy.first_lengths(out, 2)
+        if not lengths:
+            return _no_vectors(version)
+        d = lengths[1] // 4
+        rows = pgcopy.decode(out, [np.dtype(">i8"), np.dtype(("<f4", (d,))), np.dtype(("<f4", (5,))),
+                                   np.dtype(">f8")])
+        return VectorSet(version, rows["f0"].astype(np.int64), rows["f1"].astype(np.float32),
+                         rows["f2"].astype(np.float32), rows["f3"].astype(np.float32))
+
+
+_VECTOR_COLUMNS = ("user_id", "version", "dim", "data", "importance", "completeness")
+_NEUTRAL_IMPORTANCE = np.full(5, 0.5, dtype="<f4").tobytes()
+
+
+def _no_vectors(version: str) -> VectorSet:
+    return VectorSet(version, np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros((0, 5), np.float32),
+                     np.zeros(0, np.float32))
