@@ -84,8 +84,9 @@ How this was chosen, to be judged for forking paths: on the shared waves 1-14 we
 dozen unsupervised variants, all by match AUC: the reciprocal combination (harmonic, arithmetic,
 geometric, min, max of the two directions: 0.552-0.562 without fit terms; the harmonic mean was
 kept, it is the library's documented rule), the age term centred on the range or on the person's own
-age (0.570 / 0.572 alone with the similarities), the wants term with and without attractiveness
-(0.561 / 0.561), and both together (0.576-0.579). The adopted pair (range centre, all five
+age (0.568 / about 0.572 alone with the similarities), the wants term with and without
+attractiveness (0.561 / about 0.56), and both together (0.576 adopted, up to 0.579; "about": measured
+on a prototype whose fit weight differed slightly). The adopted pair (range centre, all five
 attributes) is the one that uses only what the product's profile has (an accepted age range) and
 every stated preference, not the best-scoring one. Same field (0.530 alone), same goal (0.503),
 per-person-centred interest correlation (0.522, against 0.523 for the plain cosine) and same race
