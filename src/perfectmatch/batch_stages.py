@@ -348,9 +348,23 @@ def _insight_row(day: date, r: PairAnalysis, c: PairContext) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- store
+def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Reciprocal vector scores of frame-row pairs, in chunks: the float64 temporaries of scoring
+    (several ``(pairs, 5)`` arrays) stay bounded however many candidate pairs there are."""
+    vs = ctx.vectors
+    assert vs is not None
+    out = np.empty(a.size, dtype=np.float64)
+    for lo in range(0, a.size, chunk):
+        ca, cb = a[lo : lo + chunk], b[lo : lo + chunk]
+        sims = _block_similarities(ctx, ca, cb)
+        out[lo : lo + chunk] = scoring.reciprocal_scores({d.value: sims[d.value] for d in DIMENSIONS},
+                                                         vs.importance[ca], vs.importance[cb], text=sims[TEXT_BLOCK])
+    return out
+
+
 def _fallback_rows(ctx: BatchContext, k: np.ndarray, sims: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Insight rows of the local fallback for delivered pairs nobody analysed (positions ``k`` of
-    ``ctx.pairs``; ``sims`` the block similarities of all pairs), stored compactly (``content.compact_fallback``:
+    ``ctx.pairs``; ``sims`` their block similarities), stored compactly (``content.compact_fallback``:
     the analyzer's inputs, rendered on read) and scored as ``LocalAnalyzer`` scores them."""
     from perfectmatch.ai.content import compact_fallback
     from perfectmatch.ai.fallback import score_of
@@ -361,20 +375,16 @@ def _fallback_rows(ctx: BatchContext, k: np.ndarray, sims: dict[str, np.ndarray]
     lo, hi = np.minimum(ids[a[k]], ids[b[k]]).tolist(), np.maximum(ids[a[k]], ids[b[k]]).tolist()
     vector = ((1.0 + cos[k]) / 2.0).tolist()  # PairContext.vector_score before its rounding to 4 places
     names = list(sims)
-    table = np.stack([sims[n][k] for n in names], axis=1) if names else np.zeros((k.size, 0), np.float32)
-    known = ~np.isnan(table)
-    complete = known.all(axis=1).tolist()
-    rows, known_rows = table.tolist(), known.tolist()
+    table = np.stack([sims[n] for n in names], axis=1) if names else np.zeros((k.size, 0), np.float32)
+    complete = (~np.isnan(table)).all(axis=1).tolist()
     day = ctx.day
     prefix = f"{day.isoformat()}:"
     out = []
-    for m in range(k.size):
-        row = rows[m]
-        similarities = (dict(zip(names, row, strict=True)) if complete[m]
-                        else {n: v for n, v, ok in zip(names, row, known_rows[m], strict=True) if ok})
-        out.append({"id": f"{prefix}{lo[m]}:{hi[m]}", "user_a": lo[m], "user_b": hi[m], "day": day,
-                    "source": "fallback", "score": score_of(round(vector[m], 4)),
-                    "basic": compact_fallback(vector[m], similarities), "premium": {}})
+    for row, whole, x, y, v in zip(table.tolist(), complete, lo, hi, vector, strict=True):
+        similarities = dict(zip(names, row, strict=True)) if whole else {
+            n: c for n, c in zip(names, row, strict=True) if c == c}  # nan != nan: an empty block is left out
+        out.append({"id": f"{prefix}{x}:{y}", "user_a": x, "user_b": y, "day": day, "source": "fallback",
+                    "score": score_of(round(v, 4)), "basic": compact_fallback(v, similarities), "premium": {}})
     return out
 
 
@@ -410,9 +420,7 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     assert ctx.pairs is not None and frame is not None and vs is not None
     a, b, _ = ctx.pairs
     ids = frame.ids
-    sims = _block_similarities(ctx, a, b)
-    dims = {d.value: sims[d.value] for d in DIMENSIONS}
-    vector = scoring.reciprocal_scores(dims, vs.importance[a], vs.importance[b], text=sims[TEXT_BLOCK])
+    vector = _vector_scores(ctx, a, b)
     ai = np.full(a.size, np.nan)
     ai_source: list[str | None] = [None] * a.size
     analysed: dict[int, str] = {}
@@ -425,7 +433,8 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
         hits = np.flatnonzero(keys[order][slot] == wanted)
         for r, m in zip(hits.tolist(), order[slot][hits].tolist(), strict=True):
             ai[m], ai_source[m], analysed[m] = rows[r]["score"], rows[r]["source"], rows[r]["id"]
-    final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
+    final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b],
+                                         ai_source if analysed else None)
     caps = daily_caps(ctx)
     new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
     alloc = distribution.allocate(
@@ -441,7 +450,7 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
             missing = part[np.array([k not in analysed for k in part.tolist()], dtype=bool)]
-            basics = _fallback_rows(ctx, missing, sims)
+            basics = _fallback_rows(ctx, missing, _block_similarities(ctx, a[missing], b[missing]))
             fallback_ids = {int(k): r["id"] for k, r in zip(missing.tolist(), basics, strict=True)}
             uow.batch.add_insights(basics)
             uow.batch.add_matches([
