@@ -72,3 +72,38 @@ def test_notifications_insert_once_and_mark_delivered(engine: Engine) -> None:
         uow.commit()
         assert uow.batch.undelivered(f"batch:{DAY}:") == []
         assert uow.notifications.get(note.id).delivered
+
+
+def test_bulk_inserts_mixing_existing_new_and_repeated_keys(engine: Engine) -> None:
+    """Matches and notifications keep the stored row (and the first of a repeated key); insights take the
+    last; new keys in the same call are stored; pre-serialised insight JSON is stored as given."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b, c = users(uow, 3)
+        ab = Match(user_a=a, user_b=b, day=DAY, vector_score=0.9, final_score=88, source=ScoreSource.VECTOR)
+        ac = Match(user_a=a, user_b=c, day=DAY, vector_score=0.5, final_score=51, source=ScoreSource.FALLBACK,
+                   ai_score=40.5, insight_id="x")
+        uow.batch.add_matches([ab])
+        uow.commit()
+        assert uow.batch.add_matches([ab.model_copy(update={"final_score": 1.0}), ac,
+                                      ac.model_copy(update={"final_score": 2.0})]) == 3
+        note = Notification(id="n1", user_id=a, type=NotificationType.NEW_MATCH, created_at=NOW, content={"k": 1})
+        uow.batch.add_notifications([note])
+        uow.commit()
+        later = NOW + timedelta(minutes=5)
+        fresh = Notification(id="n2", user_id=b, type=NotificationType.NEW_MATCH, created_at=NOW, delivered=True,
+                             delivered_at=later, content={"newMatches": 2, "bestScore": 71.5})
+        uow.batch.add_notifications([note.model_copy(update={"content": {"k": 2}}), fresh,
+                                     fresh.model_copy(update={"content": {}})])
+        row = {"id": "i1", "user_a": a, "user_b": b, "day": DAY, "source": "fallback", "score": 50.0,
+               "basic": {"s": 1}, "premium": {"s": 1, "more": [1, 2]}}
+        uow.batch.add_insights([row])
+        uow.commit()
+        uow.batch.add_insights([{**row, "score": 60.0}, {**row, "id": "i2", "basic": '{"s": 2}', "premium": "{}"},
+                                {**row, "score": 70.0}])
+        uow.commit()
+        assert sorted(uow.batch.matches_on(DAY), key=lambda m: m.user_b) == [ab, ac]
+        assert uow.notifications.get("n1") == note and uow.notifications.get("n2") == fresh
+        got = uow.batch.insights(["i1", "i2"])
+        assert got["i1"]["score"] == 70.0 and got["i1"]["premium"] == {"s": 1, "more": [1, 2]}
+        assert got["i2"]["basic"] == {"s": 2} and got["i2"]["premium"] == {}

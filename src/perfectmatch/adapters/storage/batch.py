@@ -11,12 +11,18 @@ import numpy as np
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from perfectmatch.adapters.storage import schema as s
+from perfectmatch.adapters.storage.bulk import insert_rows, sqlite_datetime
 from perfectmatch.adapters.storage.mappings import MATCHES, NOTIFICATIONS
 from perfectmatch.adapters.storage.population import CHUNK
-from perfectmatch.adapters.storage.repositories import insert_ignore
 from perfectmatch.errors import BatchLockedError
 from perfectmatch.frame import pair_keys
-from perfectmatch.models import Match, Notification
+from perfectmatch.models import Channels, Match, Notification
+
+_MATCH_COLUMNS = ("user_a", "user_b", "day", "vector_score", "ai_score", "final_score", "source", "insight_id",
+                  "status")
+_INSIGHT_COLUMNS = ("id", "user_a", "user_b", "day", "source", "score", "basic", "premium")
+_NOTIFICATION_COLUMNS = ("id", "user_id", "type", "priority", "content", "channels", "delivered", "read",
+                         "created_at", "delivered_at", "read_at")
 
 
 class SqlBatchStore:
@@ -96,10 +102,10 @@ class SqlBatchStore:
 
     def add_matches(self, matches: list[Match]) -> int:
         """Bulk insert new matches (a pair that already exists is left untouched)."""
-        rows = [MATCHES.to_row(x) for x in matches]
-        stmt = insert_ignore(self._conn, s.matches, ("user_a", "user_b"))
-        for lo in range(0, len(rows), CHUNK):
-            self._conn.execute(stmt, rows[lo : lo + CHUNK])
+        sqlite_ = self._conn.dialect.name == "sqlite"
+        rows = [(m.user_a, m.user_b, m.day.isoformat() if sqlite_ else m.day, m.vector_score, m.ai_score,
+                 m.final_score, m.source.value, m.insight_id, m.status.value) for m in matches]
+        insert_rows(self._conn, "matches", _MATCH_COLUMNS, rows, key=("user_a", "user_b"), replace=False)
         return len(rows)
 
     def matches_on(self, day: date) -> list[Match]:
@@ -117,20 +123,14 @@ class SqlBatchStore:
 
     # ---------------------------------------------------------------- insights
     def add_insights(self, rows: list[dict[str, Any]]) -> int:
-        """Upsert insight rows; JSON is serialised once here and written with a raw executemany."""
-        if not rows:
-            return 0
-        cols = ("id", "user_a", "user_b", "day", "source", "score", "basic", "premium")
+        """Upsert insight rows; ``basic`` and ``premium`` are dicts, or their JSON text when the caller
+        serialised it already (then it is stored as given)."""
         sqlite_ = self._conn.dialect.name == "sqlite"
-        mark = "?" if sqlite_ else "%s"
-        update_cols = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-        sql = (f"INSERT INTO insights ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
-               f"ON CONFLICT (id) DO UPDATE SET {update_cols}")
         dumps = json.dumps
         data = [(r["id"], r["user_a"], r["user_b"], r["day"].isoformat() if sqlite_ else r["day"], r["source"],
-                 float(r["score"]), dumps(r["basic"]), dumps(r["premium"])) for r in rows]
-        for lo in range(0, len(data), CHUNK):
-            self._conn.exec_driver_sql(sql, data[lo : lo + CHUNK])  # type: ignore[arg-type]
+                 float(r["score"]), b if isinstance(b := r["basic"], str) else dumps(b),
+                 p if isinstance(p := r["premium"], str) else dumps(p)) for r in rows]
+        insert_rows(self._conn, "insights", _INSIGHT_COLUMNS, data, key=("id",), replace=True)
         return len(rows)
 
     def insights_on(self, day: date) -> dict[str, dict[str, Any]]:
@@ -152,10 +152,14 @@ class SqlBatchStore:
     # ---------------------------------------------------------------- notifications
     def add_notifications(self, notes: list[Notification]) -> int:
         """Insert notifications whose id is new; existing ids (a resumed run) are kept as they are."""
-        stmt = insert_ignore(self._conn, s.notifications, ("id",))
-        rows = [NOTIFICATIONS.to_row(n) for n in notes]
-        for lo in range(0, len(rows), CHUNK):
-            self._conn.execute(stmt, rows[lo : lo + CHUNK])
+        sqlite_ = self._conn.dialect.name == "sqlite"
+        when = sqlite_datetime if sqlite_ else (lambda t: t)
+        dumps = json.dumps
+        channels: dict[Channels, str] = {}  # few distinct channel choices: serialised once each
+        rows = [(n.id, n.user_id, n.type.value, n.priority.value, dumps(n.content),
+                 channels.get(n.channels) or channels.setdefault(n.channels, dumps(n.channels.model_dump())),
+                 n.delivered, n.read, when(n.created_at), when(n.delivered_at), when(n.read_at)) for n in notes]
+        insert_rows(self._conn, "notifications", _NOTIFICATION_COLUMNS, rows, key=("id",), replace=False)
         return len(rows)
 
     def undelivered(self, id_prefix: str) -> list[Notification]:

@@ -273,12 +273,12 @@ class SqlVectorMatrix:
         )
 
     def _copy_out_vectors(self, version: str) -> VectorSet:
-        """PostgreSQL: one binary ``COPY ... TO STDOUT`` parsed by numpy as fixed-width rows."""
+        """PostgreSQL: one binary ``COPY ... TO STDOUT`` parsed by numpy as fixed-width rows, sorted by id."""
         from psycopg import sql
 
         query = sql.SQL(
             "COPY (SELECT user_id, data, COALESCE(importance, {neutral}), COALESCE(completeness, 1.0) "
-            "FROM profile_vectors WHERE version = {version} ORDER BY user_id) TO STDOUT (FORMAT BINARY)"
+            "FROM profile_vectors WHERE version = {version}) TO STDOUT (FORMAT BINARY)"
         ).format(neutral=sql.Literal(_NEUTRAL_IMPORTANCE), version=sql.Literal(version))
         out = bytearray()
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -291,8 +291,9 @@ class SqlVectorMatrix:
         d = lengths[1] // 4
         rows = pgcopy.decode(out, [np.dtype(">i8"), np.dtype(("<f4", (d,))), np.dtype(("<f4", (5,))),
                                    np.dtype(">f8")])
-        return VectorSet(version, rows["f0"].astype(np.int64), rows["f1"].astype(np.float32),
-                         rows["f2"].astype(np.float32), rows["f3"].astype(np.float32))
+        order = np.argsort(rows["f0"], kind="stable")  # sorted here: a server-side sort spills to disk
+        return VectorSet(version, rows["f0"][order].astype(np.int64), rows["f1"][order].astype(np.float32),
+                         rows["f2"][order].astype(np.float32), rows["f3"][order].astype(np.float32))
 
 
 _VECTOR_COLUMNS = ("user_id", "version", "dim", "data", "importance", "completeness")
