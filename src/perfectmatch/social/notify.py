@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,14 @@ def _limit_wait(delivered_at: list[datetime], limit: int, now: datetime) -> date
     if len(recent) < limit:
         return None
     return recent[len(recent) - limit] + HOUR + timedelta(seconds=1)
+
+
+@lru_cache(maxsize=64)
+def _narrowed(wanted: Channels, allowed: Channels) -> Channels:
+    """The channels of ``wanted`` the recipient's preferences ``allowed`` (memoised: a handful of
+    combinations serve a whole batch of notifications)."""
+    return Channels(push=wanted.push and allowed.push, in_app=wanted.in_app and allowed.in_app,
+                    email=wanted.email and allowed.email)
 
 
 def _with(note: Notification, **changes: Any) -> Notification:
@@ -255,9 +264,7 @@ class NotificationService:
     def _deliver_one(self, note: Notification, prefs: NotificationPreferences | None, recent: list[datetime],
                      now: datetime) -> str:
         prefs = prefs or NotificationPreferences(user_id=note.user_id)
-        ch = Channels(push=note.channels.push and prefs.channels.push,
-                      in_app=note.channels.in_app and prefs.channels.in_app,
-                      email=note.channels.email and prefs.channels.email)
+        ch = _narrowed(note.channels, prefs.channels)
         kept: Notification | None = note
         if prefs.allows(note.type) and (ch.push or ch.in_app or ch.email) and (
                 LIKERS in note.content or any(k in note.content for k in OTHER_USER_KEYS)):
@@ -270,7 +277,7 @@ class NotificationService:
             self._count(note.channels, "suppressed")
             return "suppressed"
         wait = quiet_until(prefs, now) or _limit_wait(recent, prefs.max_per_hour, now)
-        if wait is not None or kept != note or ch.in_app != note.channels.in_app:
+        if wait is not None or kept is not note or ch.in_app != note.channels.in_app:  # kept: note or a copy
             content = {**kept.content, DEFER: wait.isoformat()} if wait is not None else kept.content
             stored = _with(kept, content=content,
                            channels=Channels(push=note.channels.push, in_app=ch.in_app, email=note.channels.email))
@@ -282,7 +289,9 @@ class NotificationService:
             return "deferred"
         if ch.push or ch.email:
             try:
-                self._send_fast(_with(kept, channels=ch, content=public_content(kept.content)))
+                public = public_content(kept.content)
+                same = ch == kept.channels and len(public) == len(kept.content)  # nothing to narrow or hide
+                self._send_fast(kept if same else _with(kept, channels=ch, content=public))
             except DeliveryFailed:
                 retry_at = now + timedelta(seconds=self.policy.max_s)
                 with self._uow() as uow:
