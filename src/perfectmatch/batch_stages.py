@@ -384,7 +384,7 @@ def _fallback_rows(ctx: BatchContext, k: np.ndarray, sims: dict[str, np.ndarray]
         similarities = dict(zip(names, row, strict=True)) if whole else {
             n: c for n, c in zip(names, row, strict=True) if c == c}  # nan != nan: an empty block is left out
         out.append({"id": f"{prefix}{x}:{y}", "user_a": x, "user_b": y, "day": day, "source": "fallback",
-                    "score": score_of(round(v, 4)), "basic": compact_fallback(v, similarities), "premium": {}})
+                    "score": score_of(round(v, 4)), "basic": compact_fallback(v, similarities), "premium": "{}"})
     return out
 
 

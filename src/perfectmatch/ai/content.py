@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from perfectmatch.ports import PairAnalysis
@@ -51,11 +52,12 @@ def split_content(analysis: PairAnalysis, *, premium: bool) -> dict[str, Any]:
 COMPACT = "fallback_inputs"
 
 
-def compact_fallback(vector_score: float, similarities: dict[str, float]) -> dict[str, Any]:
-    """The stored ``basic`` content of a fallback insight the daily batch wrote for a vector-only
-    match: ``LocalAnalyzer``'s inputs (unrounded), ~150 bytes instead of ~1.6 kB of rendered text per
-    delivered match; :func:`stored_content` renders it on read, identically to an eager render."""
-    return {COMPACT: {"vector_score": vector_score, "similarities": similarities}}
+def compact_fallback(vector_score: float, similarities: dict[str, float]) -> str:
+    """The stored ``basic`` content (as JSON text) of a fallback insight the daily batch wrote for a
+    vector-only match: ``LocalAnalyzer``'s inputs (unrounded), ~150 bytes instead of ~1.6 kB of
+    rendered text per delivered match; :func:`stored_content` renders it on read, identically to an
+    eager render."""
+    return json.dumps({COMPACT: {"vector_score": vector_score, "similarities": similarities}}, separators=(",", ":"))
 
 
 def stored_content(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -181,7 +181,7 @@ _unit32 = st.floats(0.0, 1.0, width=32)
 def test_a_compact_fallback_row_renders_what_the_eager_fallback_renders(vector: float, sims: dict[str, float]) -> None:
     # the batch stores LocalAnalyzer's unrounded inputs (JSON round trip) and renders them on read
     row = {"id": "2026-11-25:1:2", "user_a": 1, "user_b": 2,
-           "basic": json.loads(json.dumps(compact_fallback(vector, sims))), "premium": {}}
+           "basic": json.loads(compact_fallback(vector, sims)), "premium": {}}
     pair = PairContext(pair_id=row["id"], user_a=1, user_b=2, data_a={}, data_b={},
                        similarities={k: round(v, 4) for k, v in sims.items()}, vector_score=round(vector, 4))
     eager = LocalAnalyzer().analyze_one(pair)
