@@ -422,10 +422,11 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     ids = frame.ids
     vector = _vector_scores(ctx, a, b)
     ai = np.full(a.size, np.nan)
-    ai_source: list[str | None] = [None] * a.size
+    ai_source: list[str | None] | None = None  # stays None when nothing was analysed
     analysed: dict[int, str] = {}
     if ctx.analyses and a.size:  # map stored insights to pair positions through sorted integer pair keys
         rows = list(ctx.analyses.values())
+        ai_source = [None] * a.size
         keys = pair_keys(ids[a], ids[b])
         order = np.argsort(keys)
         wanted = pair_keys(np.array([r["user_a"] for r in rows]), np.array([r["user_b"] for r in rows]))
@@ -433,8 +434,7 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
         hits = np.flatnonzero(keys[order][slot] == wanted)
         for r, m in zip(hits.tolist(), order[slot][hits].tolist(), strict=True):
             ai[m], ai_source[m], analysed[m] = rows[r]["score"], rows[r]["source"], rows[r]["id"]
-    final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b],
-                                         ai_source if analysed else None)
+    final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
     caps = daily_caps(ctx)
     new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
     alloc = distribution.allocate(
