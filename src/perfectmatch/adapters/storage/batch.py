@@ -3,7 +3,6 @@ insights and notifications — all set-based (a few statements per stage, never 
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from perfectmatch.adapters.storage import schema as s
-from perfectmatch.adapters.storage.bulk import insert_rows, sqlite_datetime
+from perfectmatch.adapters.storage.bulk import dumps, insert_rows, sqlite_datetime
 from perfectmatch.adapters.storage.mappings import MATCHES, NOTIFICATIONS
 from perfectmatch.adapters.storage.population import CHUNK
 from perfectmatch.errors import BatchLockedError
@@ -126,7 +125,6 @@ class SqlBatchStore:
         """Upsert insight rows; ``basic`` and ``premium`` are dicts, or their JSON text when the caller
         serialised it already (then it is stored as given)."""
         sqlite_ = self._conn.dialect.name == "sqlite"
-        dumps = json.dumps
         data = [(r["id"], r["user_a"], r["user_b"], r["day"].isoformat() if sqlite_ else r["day"], r["source"],
                  float(r["score"]), b if isinstance(b := r["basic"], str) else dumps(b),
                  p if isinstance(p := r["premium"], str) else dumps(p)) for r in rows]
@@ -154,7 +152,6 @@ class SqlBatchStore:
         """Insert notifications whose id is new; existing ids (a resumed run) are kept as they are."""
         sqlite_ = self._conn.dialect.name == "sqlite"
         when = sqlite_datetime if sqlite_ else (lambda t: t)
-        dumps = json.dumps
         channels: dict[Channels, str] = {}  # few distinct channel choices: serialised once each
         rows = [(n.id, n.user_id, n.type.value, n.priority.value, dumps(n.content),
                  channels.get(n.channels) or channels.setdefault(n.channels, dumps(n.channels.model_dump())),

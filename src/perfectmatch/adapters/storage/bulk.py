@@ -9,12 +9,24 @@ duplicate key are they copied into a scratch table and merged with one ``INSERT 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 CHUNK = 20_000
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value`` (orjson: about 10x the standard library on insight-sized dicts; values
+    it does not take, such as numpy scalars in a plain list, fall back to ``json.dumps``)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def sqlite_datetime(value: datetime | None) -> str | None:
