@@ -446,21 +446,23 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     assert not excluded_hit.any(), "distribution offered an excluded pair"
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]
     final_r = [round(x, 3) for x in final[chosen].tolist()]
+    ai_r = [None if x != x else x for x in ai[chosen].tolist()]  # nan (not analysed) -> None
+    enum = {x.value: x for x in ScoreSource}
+    source_r = [enum[x] for x in source[chosen].tolist()]
+    lo_r, hi_r = lo_ids.tolist(), hi_ids.tolist()
     with ctx.app.uow as uow:  # insights and matches commit together, built and inserted in chunks
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
-            missing = part[np.array([k not in analysed for k in part.tolist()], dtype=bool)]
+            missing = part[np.array([k not in analysed for k in part.tolist()], dtype=bool)] if analysed else part
             basics = _fallback_rows(ctx, missing, _block_similarities(ctx, a[missing], b[missing]))
-            fallback_ids = {int(k): r["id"] for k, r in zip(missing.tolist(), basics, strict=True)}
+            fallback_ids = dict(zip(missing.tolist(), (r["id"] for r in basics), strict=True))
             uow.batch.add_insights(basics)
             uow.batch.add_matches([
                 Match.model_construct(  # trusted values (user_a < user_b, scores in range): no validation pass
-                    user_a=int(lo_ids[lo + j]), user_b=int(hi_ids[lo + j]), day=ctx.day,
-                    vector_score=vector_r[lo + j], ai_score=None if np.isnan(ai[k]) else float(ai[k]),
-                    final_score=final_r[lo + j], source=ScoreSource(source[k]),
-                    insight_id=analysed.get(k) or fallback_ids.get(k),
+                    user_a=lo_r[j], user_b=hi_r[j], day=ctx.day, vector_score=vector_r[j], ai_score=ai_r[j],
+                    final_score=final_r[j], source=source_r[j], insight_id=analysed.get(k) or fallback_ids.get(k),
                 )
-                for j, k in enumerate(part.tolist())
+                for j, k in zip(range(lo, lo + part.size), part.tolist(), strict=True)
             ])
         uow.commit()
     ctx.matches = MatchColumns(lo_ids, hi_ids, np.asarray(final_r, dtype=np.float64))
