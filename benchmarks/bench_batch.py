@@ -10,12 +10,12 @@ that number) and peak memory.
 
 ``--keep-db DIR`` keeps each stored population (``DIR/population_<n>_<seed>_<metros>.db``) and
 reuses it when present: every run copies it to a scratch file first, so a 1M population is
-simulated once for any number of measurements. ``--compare-src OLD/src`` also runs the batch of
-another source tree (e.g. a ``git archive`` of an older commit) on a copy of the same population,
+simulated once for any number of measurements. ``--compare-src OLD/src ...`` also runs the batch
+of other source trees (e.g. ``git archive`` of older commits) on copies of the same population,
 interleaved with the current one, for side-by-side timings.
 
     python benchmarks/bench_batch.py --users 100000 1000000 [--db-dir /tmp] [--keep-db DIR]
-                                     [--repeat N] [--compare-src OLD/src] [--json]
+                                     [--repeat N] [--compare-src OLD/src ...] [--json]
 """
 
 from __future__ import annotations
@@ -130,8 +130,7 @@ def run(n: int, work: Path, args: argparse.Namespace) -> list[dict[str, object]]
     setup["setup_peak_rss_gib"] = round(peak_rss_gib(), 2)
     compatible = compatible_pairs(f"sqlite:///{pristine}", args.seed)
     trees: list[tuple[str, Path | None]] = [("current", None)]
-    if args.compare_src is not None:
-        trees.append((str(args.compare_src), args.compare_src))
+    trees += [(str(src), src) for src in args.compare_src]
     rows = []
     for rep in range(args.repeat):
         for label, src in trees:
@@ -156,8 +155,8 @@ def main() -> None:
     ap.add_argument("--keep-db", type=Path, default=None,
                     help="keep stored populations in this directory and reuse them when present")
     ap.add_argument("--repeat", type=int, default=1, help="batch runs per size (and per source tree)")
-    ap.add_argument("--compare-src", type=Path, default=None,
-                    help="also run the batch of this source tree (its src/ directory) on the same population")
+    ap.add_argument("--compare-src", type=Path, nargs="+", default=[],
+                    help="also run the batch of these source trees (their src/ directories) on the same population")
     ap.add_argument("--batch-only", metavar="URL", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
