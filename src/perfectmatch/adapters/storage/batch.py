@@ -151,7 +151,9 @@ class SqlBatchStore:
     def add_notifications(self, notes: list[Notification]) -> int:
         """Insert notifications whose id is new; existing ids (a resumed run) are kept as they are."""
         sqlite_ = self._conn.dialect.name == "sqlite"
-        when = sqlite_datetime if sqlite_ else (lambda t: t)
+        stamps: dict[datetime | None, str | None] = {}  # a batch's notifications share their times
+        when = (lambda t: stamps[t] if t in stamps else stamps.setdefault(t, sqlite_datetime(t))) if sqlite_ else (
+            lambda t: t)
         channels: dict[Channels, str] = {}  # few distinct channel choices: serialised once each
         rows = [(n.id, n.user_id, n.type.value, n.priority.value, dumps(n.content),
                  channels.get(n.channels) or channels.setdefault(n.channels, dumps(n.channels.model_dump())),

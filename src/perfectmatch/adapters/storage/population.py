@@ -40,8 +40,13 @@ def _response_tuple(resp: QuestionnaireResponse, user_id: int, sqlite_: bool) ->
             dumps(row["dimension_scores"], separators=(",", ":")), done)
 
 
-def _ts(seconds: np.ndarray) -> list[datetime]:
-    return [datetime.fromtimestamp(int(t), UTC) for t in seconds]
+def _ts_text(seconds: np.ndarray, sqlite_: bool) -> list[str]:
+    """Epoch seconds as the text each database takes for a UTC timestamp (made by numpy: a driver's
+    datetime conversion costs more per row than the rest of the row)."""
+    stamps = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]")
+    if sqlite_:  # the format SQLAlchemy's DateTime keeps on SQLite
+        return [t.replace("T", " ") for t in np.datetime_as_string(stamps.astype("datetime64[us]")).tolist()]
+    return np.datetime_as_string(stamps, timezone="UTC").tolist()
 
 
 def bulk_insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
@@ -86,12 +91,8 @@ class SqlPopulationRepository:
             raise ValueError(f"{len(responses)} responses for {n} users")
         ids = self._reserve_ids(n)
         sqlite_ = self._conn.dialect.name == "sqlite"
-        to_db = (lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f")) if sqlite_ else (lambda d: d)
-        created = [to_db(d) for d in _ts(frame.created_at)]
-        active = [to_db(d) for d in _ts(frame.last_active_at)]
-        births = frame.birth_day.astype("datetime64[D]").tolist()
-        if sqlite_:
-            births = [b.isoformat() for b in births]
+        created, active = _ts_text(frame.created_at, sqlite_), _ts_text(frame.last_active_at, sqlite_)
+        births = np.datetime_as_string(frame.birth_day.astype(np.int64).astype("datetime64[D]")).tolist()
         status = [STATUSES[c].value for c in frame.status]
         tier = [TIERS[c].value for c in frame.tier]
         gender = [GENDERS[c].value for c in frame.gender]
