@@ -96,8 +96,9 @@ def _inputs(n: int, ids: np.ndarray, seed: int) -> Inputs:
 def _timed(uow: SqlAlchemyUnitOfWork, work: Callable[[SqlAlchemyUnitOfWork], object], clear: str | None) -> float:
     """Seconds of ``work`` plus its commit, after deleting ``clear``'s rows (not timed)."""
     with uow:
-        if clear:
-            uow.connection.exec_driver_sql(f"DELETE FROM {clear}")
+        if clear:  # an empty table, without the dead rows a DELETE leaves on PostgreSQL until a vacuum
+            pg = uow.connection.dialect.name == "postgresql"
+            uow.connection.exec_driver_sql(f"TRUNCATE {clear} CASCADE" if pg else f"DELETE FROM {clear}")
             uow.commit()
         t0 = time.perf_counter()
         work(uow)

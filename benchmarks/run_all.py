@@ -115,6 +115,16 @@ def _batch(doc: dict[str, Any]) -> list[Row]:
     return out
 
 
+def _storage(doc: dict[str, Any]) -> list[Row]:
+    by = {(r["path"], r["db"]): r["rows_per_s"] for r in doc["rows"]}
+    dbs = list(dict.fromkeys(r["db"] for r in doc["rows"]))
+    target = doc["meta"]["target_rows_per_s"]
+    return [(f"{path}: rows/s, {doc['meta']['users']:,} users ({' / '.join(dbs)})",
+             " / ".join(f"{by[(path, d)]:,}" for d in dbs), f"target {target:,}",
+             " / ".join(_x(by[(path, d)], target) for d in dbs))
+            for path in dict.fromkeys(r["path"] for r in doc["rows"])]
+
+
 def _populations(rows: list[dict[str, Any]]) -> list[Row]:
     return [(f"{r['task']}: users/s ({r['rows']:,} users)", f"{r['rows_per_s']:,.0f}", "", "") for r in rows]
 
@@ -177,6 +187,9 @@ BENCHES = [
            "--okcupid", str(SHARED / "okcupid" / "okcupid_profiles_revised_shared.csv.gz")],
           [PY, "benchmarks/bench_populations.py", "--users", "3000", "--repeat", "1", "--no-okcupid"],
           _populations),
+    Bench("storage", "Bulk storage paths of the batch: SQLite and PostgreSQL side by side",
+          [PY, "benchmarks/bench_storage.py", "--users", "100000", "--repeat", "3"],
+          [PY, "benchmarks/bench_storage.py", "--users", "3000", "--repeat", "1"], _storage),
     Bench("ai", "AI layer throughput against the bundled fake server",
           [PY, "benchmarks/bench_ai.py", "--seconds", "30"],
           [PY, "benchmarks/bench_ai.py", "--seconds", "3"], _ai),
