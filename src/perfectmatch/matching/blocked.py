@@ -3,8 +3,9 @@
 Active users are sorted into blocks (``blocks.partition``); each unit of work (consecutive blocks
 of one class, at least ``min_query`` rows) is multiplied with the rows of every block that may
 hold a compatible partner (``blocks.block_pairs``). Over the full population each unordered block
-pair is covered once and entries are credited to both sides. The float32 product only preselects
-(with a margin); survivors get the exact pairwise checks and :func:`pairs.pair_similarity`.
+pair is covered once and entries are credited to both sides. The products are of whole-number
+grid vectors (:func:`pairs.grid_vectors`), so each entry already is the exact, path-independent
+similarity; the entries above the threshold get the exact pairwise checks.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from perfectmatch.matching.blocks import Blocks, block_pairs, partition
 from perfectmatch.matching.pairs import (
     _check,
     _concat,
-    _margin,
     _query_rows,
-    pair_similarity,
+    grid_vectors,
+    min_grid_dot,
+    similarity_of,
     top_k_triples,
 )
 from perfectmatch.matching.prefilter import PairRules, is_excluded, within_radii
@@ -35,6 +37,7 @@ _GEO_MARGIN = 2e-6
 T = TypeVar("T")
 R = TypeVar("R")
 _COMPACT_ENTRIES = 20_000_000
+_DOT_SPAN = 1 << 25  # grid products lie in (-2**24, 2**24)
 
 
 def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -83,8 +86,8 @@ def exact_survivors(
     # the floors those rows' own units already set
     blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric,
                                 reverse=symmetric, owned=owned)
-    side = _SortedSide.of(frame, vecs, rules, blocks.rows)
-    eps = _margin(vecs)
+    side = _SortedSide.of(frame, grid_vectors(vecs), rules, blocks.rows)
+    min_dot = min_grid_dot(threshold, vecs.shape[1])
     out_r, out_c, out_s = [], [], []
     buffered, kept, compact_at = 0, 0, buffer_entries
     # each row's k-th best similarity so far (raised at every reduction): later entries below it drop early
@@ -92,8 +95,7 @@ def exact_survivors(
 
     def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
         out: tuple[list, list, list] = ([], [], [])
-        _unit_survivors(frame, vecs, rules, blocks, side, *unit, threshold=threshold, eps=eps, k=k,
-                        symmetric=symmetric, out=out, floor=floor)
+        _unit_survivors(rules, side, *unit, min_dot=min_dot, k=k, symmetric=symmetric, out=out, floor=floor)
         return out
 
     with blas_threads(threads):
@@ -133,22 +135,19 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
 
 
 def _unit_survivors(
-    frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, blocks: Blocks, side: _SortedSide,
-    pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *, threshold: float, eps: float, k: int | None,
-    symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
+    rules: PairRules, side: _SortedSide, pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *, min_dot: float,
+    k: int | None, symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
 ) -> int:
     """Append the surviving directed entries of one unit of work to ``out``; return their number.
 
     ``floor`` (optional, ``(n,)`` float64 by frame row): a similarity each row's final ``k``-th
-    partner is known to reach; entries clearly below it are dropped early (they cannot make the top
-    ``k``). The float64 similarity is computed only for entries that may still rank: an entry more
-    than ``2 eps`` below its row's ``k``-th float32 value here is beaten by ``k`` others in float64 too.
+    partner is known to reach; entries below it are dropped early (they cannot make the top ``k``).
     """
     out_r, out_c, out_s = out
     # similarity first (one product, one comparison): few entries survive it, and the remaining
     # checks run on those entries only; they work on sorted positions (mostly sequential memory),
     # shrink the entries as they go and compute exactly what prefilter.mutual_mask computes
-    r, c, f = side.similar(pos, tpos, threshold - eps)
+    r, c, f = side.similar(pos, tpos, min_dot)
     pq, pt = pos[r], tpos[c]
     ok = side.ages_fit(pq, pt)
     pq, pt, c, f = pq[ok], pt[ok], c[ok], f[ok]
@@ -156,6 +155,7 @@ def _unit_survivors(
     if rules.excluded.size:
         ok &= ~is_excluded(rules.excluded, side.ids[pq], side.ids[pt])
     pq, pt, c, f = pq[ok], pt[ok], c[ok], f[ok]
+    s = similarity_of(f, side.dim)
     # directed entries as indices into the forward ones: with ``symmetric``, targets outside the unit
     # also get the entry (their unit skipped this block pair); targets inside it are queries here too
     src = np.arange(pq.size)
@@ -164,21 +164,17 @@ def _unit_survivors(
     forward = np.arange(src.size) < pq.size
     qd = np.where(forward, pq[src], pt[src])
     if k is not None:
-        keep = _prune_below_kth(qd, f[src], k, 2.0 * eps + 1e-6)  # + float32 rounding of the bound
+        keep = _prune_below_kth(qd, f[src].astype(np.int64), k)
         if floor is not None:
-            keep &= f[src] >= floor[side.rows32[qd]] - eps
+            keep &= s[src] >= floor[side.rows32[qd]]
         src, qd, forward = src[keep], qd[keep], forward[keep]
     td = np.where(forward, pt[src], pq[src])
-    need = np.unique(src)
-    s = pair_similarity(side.vecs, pq[need], pt[need])[np.searchsorted(need, src)]
-    ok = s >= threshold
-    qi, tj, s = side.rows32[qd[ok]], side.rows32[td[ok]], s[ok]
+    qi, tj, s = side.rows32[qd], side.rows32[td], s[src]
     if not symmetric:
         qi, tj, s, _ = top_k_triples(qi, tj, s, k=k)
     elif floor is not None and k is not None:
         # the k-th best of a query row's entries here is a lower bound of its final k-th best
-        fwd = forward[ok]
-        r, _, kth, rank = top_k_triples(qi[fwd], tj[fwd], s[fwd], k=k)
+        r, _, kth, rank = top_k_triples(qi[forward], tj[forward], s[forward], k=k)
         full = rank == k - 1
         np.maximum.at(floor, r[full], kth[full])
     out_r.append(qi)
@@ -273,7 +269,7 @@ def pool_sizes(
     side = _SortedSide.of(frame, None, rules, blocks.rows)
     counts = np.zeros(n, dtype=np.int64)
     for pos, tpos, unit_stop in units:
-        r, c, _ = side.preselect(pos, tpos, None)
+        r, c = side.preselect(pos, tpos)
         qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
         ok = _exact_rest(frame, rules, qi, tj)
         counts += np.bincount(qi[ok], minlength=n)
@@ -286,8 +282,7 @@ def pool_sizes(
 class _SortedSide:
     """Per-row inputs of the matrix-level preselection, in block order."""
 
-    vecs_t: np.ndarray  # (d, m) float32, transposed so that a gather of columns is ready for BLAS
-    vecs: np.ndarray  # (m, d) float32, the same rows (exact pair similarities)
+    vecs_t: np.ndarray  # (d, m) float32 grid vectors, transposed so that a gather of columns is ready for BLAS
     ids: np.ndarray  # (m,) user ids
     rows32: np.ndarray  # (m,) frame rows as int32 (collected entries take half the memory)
     ages: np.ndarray  # (m,) int16
@@ -299,11 +294,10 @@ class _SortedSide:
     cos_radius: np.ndarray  # (m,) float64, as rules.cos_radius
 
     @classmethod
-    def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
+    def of(cls, frame: PopulationFrame, grid: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
+        """``grid``: :func:`pairs.grid_vectors` of all frame rows (``None`` when no product is needed)."""
         return cls(
-            vecs_t=np.zeros((0, rows.size), np.float32) if vecs is None else np.ascontiguousarray(vecs[rows].T,
-                                                                                                 dtype=np.float32),
-            vecs=np.zeros((rows.size, 0), np.float32) if vecs is None else vecs[rows],
+            vecs_t=np.zeros((0, rows.size), np.float32) if grid is None else np.ascontiguousarray(grid[rows].T),
             ids=frame.ids[rows],
             rows32=rows.astype(np.int32),
             ages=rules.ages[rows].astype(np.int16),
@@ -326,23 +320,22 @@ class _SortedSide:
         dot = u[p, 0] * u[q, 0] + u[p, 1] * u[q, 1] + u[p, 2] * u[q, 2]
         return dot >= np.maximum(self.cos_radius[p], self.cos_radius[q])
 
-    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Entries ``(r, c, float32 similarity)`` of the ``pos x tpos`` block with similarity >= ``min_sim``."""
-        sims = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
-        r, c = np.nonzero(sims >= min_sim)
-        return r, c, sims[r, c]
+    @property
+    def dim(self) -> int:
+        return int(self.vecs_t.shape[0])
 
-    def preselect(self, pos: np.ndarray, tpos: np.ndarray, min_sim: float | None) -> tuple[np.ndarray, ...]:
-        """Entries of the ``pos x tpos`` block that pass the similarity bound (unless ``None``), ages
-        both ways and a (slightly generous) distance bound: ``(r, c, float32 similarity or None)``."""
-        if min_sim is None:
-            sims = None
-            mask = np.ones((pos.size, tpos.size), dtype=bool)
-        else:
-            sims = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
-            mask = sims >= min_sim
+    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_dot: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entries ``(r, c, grid product)`` of the ``pos x tpos`` block whose exact grid product (a whole
+        number, :func:`pairs.grid_vectors`) is at least ``min_dot``."""
+        dots = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
+        r, c = np.nonzero(dots >= min_dot)
+        return r, c, dots[r, c]
+
+    def preselect(self, pos: np.ndarray, tpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Entries ``(r, c)`` of the ``pos x tpos`` block that pass ages both ways and a (slightly
+        generous) distance bound."""
         qa, ta = self.ages[pos][:, None], self.ages[tpos][None, :]
-        mask &= ta >= self.want_lo[pos][:, None]
+        mask = ta >= self.want_lo[pos][:, None]
         mask &= ta <= self.want_hi[pos][:, None]
         mask &= qa >= self.want_lo[tpos][None, :]
         mask &= qa <= self.want_hi[tpos][None, :]
@@ -350,18 +343,19 @@ class _SortedSide:
         mask &= dots >= self.min_dot[pos][:, None]
         mask &= dots >= self.min_dot[tpos][None, :]
         r, c = np.nonzero(mask)
-        return r, c, None if sims is None else sims[r, c]
+        return r, c
 
 
-def _prune_below_kth(rows: np.ndarray, sims: np.ndarray, k: int, slack: float) -> np.ndarray:
-    """Mask of entries that can still be in their row's top ``k``: not more than ``slack`` below the
-    row's ``k``-th largest value. Rows with at most ``k`` entries keep all."""
+def _prune_below_kth(rows: np.ndarray, dots: np.ndarray, k: int) -> np.ndarray:
+    """Mask of entries that can still be in their row's top ``k``: at least the row's ``k``-th largest
+    grid product (``dots``, int64 whole numbers of magnitude below ``2**24``). Rows with at most ``k``
+    entries keep all."""
     keep = np.ones(rows.size, dtype=bool)
     if rows.size <= k:
         return keep
     if (rows[1:] < rows[:-1]).any():
         order = np.argsort(rows, kind="stable")
-        keep[order] = _prune_below_kth(rows[order], sims[order], k, slack)
+        keep[order] = _prune_below_kth(rows[order], dots[order], k)
         return keep
     start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     counts = np.diff(np.append(start, rows.size))
@@ -370,10 +364,10 @@ def _prune_below_kth(rows: np.ndarray, sims: np.ndarray, k: int, slack: float) -
         return keep
     idx = _ranges(start[crowded], start[crowded] + counts[crowded])
     seg = np.repeat(np.arange(crowded.size), counts[crowded])
-    order = np.lexsort((-sims[idx], seg))
+    order = np.argsort(seg * _DOT_SPAN - dots[idx])  # by row, then product descending (one int64 key)
     seg_start = np.concatenate(([0], np.cumsum(counts[crowded])[:-1]))
-    kth = sims[idx[order[seg_start + k - 1]]]
-    keep[idx] = sims[idx] >= np.repeat(kth, counts[crowded]) - slack
+    kth = dots[idx[order[seg_start + k - 1]]]
+    keep[idx] = dots[idx] >= np.repeat(kth, counts[crowded])
     return keep
 
 

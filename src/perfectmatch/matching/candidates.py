@@ -12,9 +12,9 @@ Entry points (the primitives live in ``pairs``, the blocked engine in ``blocked`
 * :func:`generate_with_expansion`: exact candidates plus progressive radius expansion for users
   whose pool is too small, recomputing only those users.
 
-Both exact paths use float32 products only to preselect entries (with a safety margin), then
-recompute every surviving pair with ``pair_similarity`` (float64, one fixed summation order) and
-rank partners by similarity descending, then row ascending, so they agree exactly, ties included.
+Both exact paths multiply whole-number grid vectors (``pairs.grid_vectors``), whose float32
+products are exact whatever the summation order, and rank partners by similarity descending, then
+row ascending, so they agree exactly, ties included.
 """
 from __future__ import annotations
 
@@ -29,13 +29,15 @@ from perfectmatch.matching.pairs import (
     Candidates,
     _check,
     _concat,
-    _margin,
     _query_rows,
+    grid_vectors,
+    min_grid_dot,
     pair_similarity,
+    similarity_of,
     to_candidates,
     top_k_triples,
 )
-from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask
+from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask, within_radii
 
 #: ``(rules, rows, current lists) -> (rows, partners, sims)``: compatible partners of ``rows`` (see expand_candidates)
 Survivors = Callable[[PairRules, np.ndarray, Candidates], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -73,19 +75,18 @@ def dense_survivors(
     _check(frame, vecs, rules, k)
     n = len(frame)
     everyone = np.arange(n)
-    eps = _margin(vecs)
+    grid = grid_vectors(vecs)
+    min_dot = min_grid_dot(threshold, vecs.shape[1])
     out_r, out_c, out_s = [], [], []
     q_all = _query_rows(n, rows)
     for start in range(0, q_all.size, chunk_rows):
         q = q_all[start : start + chunk_rows]
         with blas_threads(threads):
-            dense = vecs[q] @ vecs.T
-        mask = (dense >= threshold - eps) & mutual_mask(frame, rules, q[:, None], everyone[None, :])
+            dense = grid[q] @ grid.T
+        mask = (dense >= min_dot) & mutual_mask(frame, rules, q[:, None], everyone[None, :])
         r, c = np.nonzero(mask)
-        qi = q[r]
-        s = pair_similarity(vecs, qi, c)
-        keep = s >= threshold
-        qi, c, s, _ = top_k_triples(qi[keep], c[keep].astype(np.int64), s[keep], k=k)
+        s = similarity_of(dense[r, c], vecs.shape[1])
+        qi, c, s, _ = top_k_triples(q[r], c.astype(np.int64), s, k=k)
         out_r.append(qi)
         out_c.append(c)
         out_s.append(s)
@@ -222,7 +223,7 @@ def expand_candidates(
     """The radius-expansion part of :func:`generate_with_expansion`, starting from ``cands``
     (:func:`exact_candidates` under ``rules``, however computed). ``survivors(rules, rows, cands)``
     gives the compatible partners of ``rows`` under ``rules`` as directed triples in any order: all
-    of them (default: :func:`exact_survivors` with ``k=None``), or at least every entry that is in
+    of them (default: :func:`_widest_survivors`, one exact pass at the widest radii), or at least every entry that is in
     its row's top ``k`` or can enter the partner's current list ``cands`` (the other entries cannot
     change any list). The Dask engine computes both on its workers and shares this step, so both
     engines agree exactly. ``sims64``: the float64 similarities of ``cands`` (``nan`` where unknown
@@ -233,18 +234,17 @@ def expand_candidates(
     cap = np.maximum(start, max_radius_km)
     radius = start.copy()
     current = rules
-    needy = rules.active & (cands.counts() < min_pool)
+    needy = rules.active & (cands.counts() < min_pool) & (radius < cap)
+    if survivors is None and needy.any() and factors:
+        survivors = _widest_survivors(frame, vecs, rules, needy, np.minimum(start * max(factors), cap),
+                                      threshold=threshold, **tuning)
     for factor in sorted(factors):
         needy &= radius < cap
         if not needy.any():
             break
         radius[needy] = np.minimum(start[needy] * factor, cap[needy])
         current = current.with_radius(radius)
-        if survivors is None:
-            r, c, s = exact_survivors(frame, vecs, current, threshold=threshold, k=None,
-                                      rows=np.flatnonzero(needy), **tuning)
-        else:
-            r, c, s = survivors(current, np.flatnonzero(needy), cands)
+        r, c, s = survivors(current, np.flatnonzero(needy), cands)
         r, c, s = useful_entries(r, c, s, partner_floor(cands, needy), k)
         # rows whose list changes: the needy ones (complete new lists) and their new partners
         affected = np.zeros(n, dtype=bool)
@@ -268,6 +268,26 @@ def expand_candidates(
         cands = Candidates(idx=idx, sims=out)
         needy &= cands.counts() < min_pool
     return cands, RadiusExpansion(radius_km=radius, added_km=radius - start)
+
+
+def _widest_survivors(
+    frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, needy: np.ndarray, widest: np.ndarray,
+    *, threshold: float, **tuning: Any,
+) -> Survivors:
+    """The local engine's ``survivors`` for :func:`expand_candidates`: every compatible partner of the
+    ``needy`` rows under their ``widest`` radii, computed once; each round keeps the entries whose
+    rows it asks for and whose distance fits that round's radii (radii only grow, so a round's
+    compatible pairs are a subset of these). One pass at the widest radii costs less than one pass
+    per round."""
+    radius = np.where(needy, widest, rules.radius_km)
+    r, c, s = exact_survivors(frame, vecs, rules.with_radius(radius), threshold=threshold, k=None,
+                              rows=np.flatnonzero(needy), **tuning)
+
+    def survivors(current: PairRules, rows: np.ndarray, _: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keep = np.isin(r, rows) & within_radii(current, r, c)
+        return r[keep], c[keep], s[keep]
+
+    return survivors
 
 
 _FLOOR_MARGIN = 1e-6  # stored float32 similarities are within this of the float64 ones

@@ -1,7 +1,8 @@
 """Candidate lists and the primitives every candidate path shares.
 
 ``Candidates`` holds the top-K partners per user; :func:`pair_similarity` is the one definition of a
-pair's similarity (float64, fixed summation order, so every path gets bit-identical values) and
+pair's similarity (the exact product of whole-number "grid" vectors, so every path gets bit-identical
+values, see :func:`grid_vectors`) and
 :func:`top_k_triples` the one ordering (similarity descending, then partner row ascending).
 """
 
@@ -60,29 +61,70 @@ class Candidates:
 
 
 _PAIR_CHUNK = 32_768
+_EXACT_F32 = 4096.0  # grid vectors keep their norm below this: every product and partial sum < 2**24
+
+
+def grid_scale(d: int) -> float:
+    """The norm grid vectors of dimension ``d`` are scaled to (about 4,000): the largest whole number
+    leaving room for the rounding (at most ``sqrt(d) / 2`` of norm), so their norms stay below 4,096."""
+    return float(np.floor(_EXACT_F32 - 0.5 * np.sqrt(d) - 1.0))
+
+
+def grid_vectors(vecs: np.ndarray) -> np.ndarray:
+    """``(n, d)`` float32 whole numbers: L2-normalised ``vecs`` times :func:`grid_scale`, rounded.
+
+    Every product of two such vectors, and every partial sum of it (Cauchy-Schwarz), is a whole
+    number below ``2**24``, hence exact in float32: a BLAS matrix product gives each pair the same
+    value as any other summation order. That is what lets the blocked engine, the dense reference,
+    the Dask engine and the approximate mode's refinement agree bit for bit without recomputing
+    pairs in float64. Rounding moves a cosine by about ``1e-4`` (at most ``sqrt(d) / scale``).
+    """
+    v = np.asarray(vecs, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", v, v, dtype=np.float64)) if v.size else np.zeros(v.shape[0])
+    if norms.size and norms.max() > 1.0 + 1e-4:
+        row = int(np.argmax(norms))
+        raise InvalidInputError(f"vectors must be L2-normalised: row {row} has norm {norms[row]:.6f}")
+    return np.rint(v * np.float32(grid_scale(v.shape[1])))
+
+
+def similarity_of(dots: np.ndarray, d: int) -> np.ndarray:
+    """float64 similarities from exact grid products (``dots``, whole numbers) in dimension ``d``."""
+    return np.asarray(dots, dtype=np.float64) / grid_scale(d) ** 2
+
+
+def min_grid_dot(threshold: float, d: int) -> float:
+    """The smallest whole-number grid product whose :func:`similarity_of` reaches ``threshold``."""
+    s2 = grid_scale(d) ** 2
+    t = float(np.ceil(threshold * s2))
+    while t - 1.0 >= 0 and (t - 1.0) / s2 >= threshold:
+        t -= 1.0
+    while t / s2 < threshold:
+        t += 1.0
+    return t
 
 
 def pair_similarity(vecs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Cosine similarity of row pairs as the float64 dot product of the (normalised) vectors.
-
-    One fixed summation order per pair, so every code path gets bit-identical values and
-    ``pair_similarity(v, i, j) == pair_similarity(v, j, i)``.
-    """
+    """Similarity of row pairs: the exact product of their grid vectors (:func:`grid_vectors`) as a
+    cosine, float64. The one definition every candidate path shares: bit-identical values in every
+    path and ``pair_similarity(v, i, j) == pair_similarity(v, j, i)``."""
     i, j = np.asarray(i), np.asarray(j)
+    d = vecs.shape[-1]
+    scale = np.float32(grid_scale(d))
     if i.ndim != 1:
-        a = vecs[i].astype(np.float64)
-        return (a * vecs[j].astype(np.float64)).sum(axis=-1)
+        return similarity_of((np.rint(vecs[i] * scale) * np.rint(vecs[j] * scale)).sum(axis=-1), d)
     out = np.empty(i.shape[0], dtype=np.float64)
     for lo in range(0, i.shape[0], _PAIR_CHUNK):  # bounded memory: dense pools give millions of pairs
-        a = vecs[i[lo : lo + _PAIR_CHUNK]].astype(np.float64)
-        out[lo : lo + _PAIR_CHUNK] = (a * vecs[j[lo : lo + _PAIR_CHUNK]].astype(np.float64)).sum(axis=-1)
+        a = np.rint(vecs[i[lo : lo + _PAIR_CHUNK]] * scale)
+        b = np.rint(vecs[j[lo : lo + _PAIR_CHUNK]] * scale)
+        out[lo : lo + _PAIR_CHUNK] = similarity_of(np.einsum("ij,ij->i", a, b), d)
     return out
 
 
 def _margin(vecs: np.ndarray) -> float:
-    """Float32 products are within this of the float64 value (normalised rows, d <= few thousand)."""
+    """A float32 product of the raw (normalised) vectors is within this of :func:`pair_similarity`:
+    the grid's rounding (``sqrt(d) / scale``) plus float32 rounding."""
     d = vecs.shape[1] if vecs.ndim == 2 else 1
-    return max(_MARGIN, 4.0 * d * float(np.finfo(np.float32).eps))
+    return float(np.sqrt(d) / grid_scale(d)) + max(_MARGIN, 4.0 * d * float(np.finfo(np.float32).eps))
 
 
 def top_k_triples(
