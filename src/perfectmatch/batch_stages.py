@@ -437,10 +437,14 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
     caps = daily_caps(ctx)
     new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
+    # allocate sees only the offerable pairs (same selection: candidate pairs are distinct, so its
+    # first-occurrence rule never reaches back to a pair below the threshold); far less memory
+    above = np.flatnonzero(final >= cfg.min_compatibility)
     alloc = distribution.allocate(
-        a, b, final, caps=caps, min_score=cfg.min_compatibility, boost=new_user, method=cfg.assignment,
+        a[above], b[above], final[above], caps=caps, min_score=cfg.min_compatibility, boost=new_user,
+        method=cfg.assignment,
     )
-    chosen = alloc.selected
+    chosen = above[alloc.selected]
     lo_ids, hi_ids = np.minimum(ids[a[chosen]], ids[b[chosen]]), np.maximum(ids[a[chosen]], ids[b[chosen]])
     excluded_hit = np.isin(pair_keys(lo_ids, hi_ids), ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
