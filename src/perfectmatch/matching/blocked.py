@@ -164,19 +164,19 @@ def _unit_survivors(
     forward = np.arange(src.size) < pq.size
     qd = np.where(forward, pq[src], pt[src])
     if k is not None:
-        keep = _prune_below_kth(qd, f[src].astype(np.int64), k)
+        # an entry below its row's k-th best here cannot rank; the k-th best here is also a lower
+        # bound of the row's final k-th best (every entry here is a valid pair), kept in ``floor``
+        kth, full_rows, full_kth = _row_kth(qd, f[src].astype(np.int64), k)
+        keep = f[src] >= kth
         if floor is not None:
+            at = side.rows32[full_rows]
+            floor[at] = np.maximum(floor[at], similarity_of(full_kth, side.dim))
             keep &= s[src] >= floor[side.rows32[qd]]
         src, qd, forward = src[keep], qd[keep], forward[keep]
     td = np.where(forward, pt[src], pq[src])
     qi, tj, s = side.rows32[qd], side.rows32[td], s[src]
     if not symmetric:
         qi, tj, s, _ = top_k_triples(qi, tj, s, k=k)
-    elif floor is not None and k is not None:
-        # the k-th best of a query row's entries here is a lower bound of its final k-th best
-        r, _, kth, rank = top_k_triples(qi[forward], tj[forward], s[forward], k=k)
-        full = rank == k - 1
-        np.maximum.at(floor, r[full], kth[full])
     out_r.append(qi)
     out_c.append(tj)
     out_s.append(s)
@@ -346,29 +346,22 @@ class _SortedSide:
         return r, c
 
 
-def _prune_below_kth(rows: np.ndarray, dots: np.ndarray, k: int) -> np.ndarray:
-    """Mask of entries that can still be in their row's top ``k``: at least the row's ``k``-th largest
-    grid product (``dots``, int64 whole numbers of magnitude below ``2**24``). Rows with at most ``k``
-    entries keep all."""
-    keep = np.ones(rows.size, dtype=bool)
-    if rows.size <= k:
-        return keep
-    if (rows[1:] < rows[:-1]).any():
-        order = np.argsort(rows, kind="stable")
-        keep[order] = _prune_below_kth(rows[order], dots[order], k)
-        return keep
-    start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+def _row_kth(rows: np.ndarray, dots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per entry, the ``k``-th largest grid product of its row (``dots``: int64 whole numbers of
+    magnitude below ``2**24``; ``-2**25`` where the row has fewer than ``k`` entries), and the rows
+    that have ``k`` entries with their ``k``-th product. One int64 sort key: row, then product descending."""
+    low = -_DOT_SPAN
+    if rows.size < k:
+        return np.full(rows.size, low, np.int64), np.zeros(0, rows.dtype), np.zeros(0, np.int64)
+    order = np.argsort(rows.astype(np.int64) * _DOT_SPAN - dots)
+    ranked = rows[order]
+    start = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
     counts = np.diff(np.append(start, rows.size))
-    crowded = np.flatnonzero(counts > k)
-    if crowded.size == 0:
-        return keep
-    idx = _ranges(start[crowded], start[crowded] + counts[crowded])
-    seg = np.repeat(np.arange(crowded.size), counts[crowded])
-    order = np.argsort(seg * _DOT_SPAN - dots[idx])  # by row, then product descending (one int64 key)
-    seg_start = np.concatenate(([0], np.cumsum(counts[crowded])[:-1]))
-    kth = dots[idx[order[seg_start + k - 1]]]
-    keep[idx] = dots[idx] >= np.repeat(kth, counts[crowded])
-    return keep
+    full = counts >= k
+    kth = np.where(full, dots[order[np.minimum(start + k - 1, rows.size - 1)]], low)
+    per_entry = np.empty(rows.size, np.int64)
+    per_entry[order] = np.repeat(kth, counts)
+    return per_entry, ranked[start[full]], kth[full]
 
 
 def _units(blocks: Blocks, q_in_block: np.ndarray, min_query: int) -> list[tuple[int, int]]:

@@ -33,6 +33,7 @@ from perfectmatch.matching.pairs import (
     grid_vectors,
     min_grid_dot,
     pair_similarity,
+    placed_candidates,
     similarity_of,
     to_candidates,
     top_k_triples,
@@ -201,9 +202,10 @@ def generate_with_expansion(
     (Candidates, RadiusExpansion)
         The candidates and, per user, the final radius and how far it was widened.
     """
-    cands = exact_candidates(frame, vecs, rules, k=k, threshold=threshold, **tuning)
+    r, c, s = exact_survivors(frame, vecs, rules, threshold=threshold, k=k, **tuning)
+    cands, sims64 = placed_candidates(len(frame), k, r, c, s)
     return expand_candidates(frame, vecs, rules, cands, threshold=threshold, min_pool=min_pool,
-                             max_radius_km=max_radius_km, factors=factors, **tuning)
+                             max_radius_km=max_radius_km, factors=factors, sims64=sims64, **tuning)
 
 
 def expand_candidates(

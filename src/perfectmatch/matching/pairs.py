@@ -174,12 +174,20 @@ def _row_best_first(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray) -> np.
 
 def to_candidates(n: int, k: int, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray) -> Candidates:
     """Padded :class:`Candidates` from directed triples (any order, may exceed ``k`` per row)."""
+    return placed_candidates(n, k, rows, cols, sims)[0]
+
+
+def placed_candidates(
+    n: int, k: int, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray
+) -> tuple[Candidates, np.ndarray]:
+    """:func:`to_candidates` plus the ``(n, k)`` float64 similarities of the placed entries (``nan``
+    where empty), which radius expansion ranks on."""
     rows, cols, sims, rank = top_k_triples(rows, cols, sims, k=k)
     idx = np.full((n, k), -1, dtype=np.int32)
-    out = np.full((n, k), np.nan, dtype=np.float32)
+    s64 = np.full((n, k), np.nan)
     idx[rows, rank] = cols
-    out[rows, rank] = sims
-    return Candidates(idx=idx, sims=out)
+    s64[rows, rank] = sims
+    return Candidates(idx=idx, sims=s64.astype(np.float32)), s64
 
 
 def _check(frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, k: int | None) -> None:
