@@ -214,7 +214,11 @@ class SqlVectorMatrix:
         from perfectmatch.adapters.storage.readonly import check_writable
 
         check_writable(self._conn, "COPY on profile_vectors")
+        # one index probe for the id range first (new users come after existing ones); only when the
+        # range holds vectors, one probe per id
         fresh = not self._conn.exec_driver_sql(
+            "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id BETWEEN %(lo)s AND %(hi)s)",
+            {"lo": int(ids.min()), "hi": int(ids.max())}).scalar() or not self._conn.exec_driver_sql(
             "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id = ANY(%(ids)s))",
             {"ids": ids.tolist()}).scalar()
         target = "profile_vectors" if fresh else "profile_vectors_stage"
