@@ -40,6 +40,8 @@ from perfectmatch.matching.pairs import (
 )
 from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask, within_radii
 
+EXPANSION_FACTORS = (1.5, 2.0, 3.0, 4.0)  # radius multipliers, one per expansion round
+
 #: ``(rules, rows, current lists) -> (rows, partners, sims)``: compatible partners of ``rows`` (see expand_candidates)
 Survivors = Callable[[PairRules, np.ndarray, Candidates], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -184,7 +186,7 @@ def generate_with_expansion(
     threshold: float = 0.65,
     min_pool: int = 20,
     max_radius_km: float = 200.0,
-    factors: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0),
+    factors: tuple[float, ...] = EXPANSION_FACTORS,
     **tuning: Any,
 ) -> tuple[Candidates, RadiusExpansion]:
     """Exact candidates with progressive radius expansion for users with fewer than ``min_pool``.
@@ -217,7 +219,7 @@ def expand_candidates(
     threshold: float = 0.65,
     min_pool: int = 20,
     max_radius_km: float = 200.0,
-    factors: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0),
+    factors: tuple[float, ...] = EXPANSION_FACTORS,
     survivors: Survivors | None = None,
     sims64: np.ndarray | None = None,
     **tuning: Any,
@@ -225,7 +227,7 @@ def expand_candidates(
     """The radius-expansion part of :func:`generate_with_expansion`, starting from ``cands``
     (:func:`exact_candidates` under ``rules``, however computed). ``survivors(rules, rows, cands)``
     gives the compatible partners of ``rows`` under ``rules`` as directed triples in any order: all
-    of them (default: :func:`_widest_survivors`, one exact pass at the widest radii), or at least every entry that is in
+    of them (default: one exact pass at the widest radii, :func:`survivors_within`), or at least every entry that is in
     its row's top ``k`` or can enter the partner's current list ``cands`` (the other entries cannot
     change any list). The Dask engine computes both on its workers and shares this step, so both
     engines agree exactly. ``sims64``: the float64 similarities of ``cands`` (``nan`` where unknown
@@ -236,10 +238,11 @@ def expand_candidates(
     cap = np.maximum(start, max_radius_km)
     radius = start.copy()
     current = rules
-    needy = rules.active & (cands.counts() < min_pool) & (radius < cap)
-    if survivors is None and needy.any() and factors:
-        survivors = _widest_survivors(frame, vecs, rules, needy, np.minimum(start * max(factors), cap),
-                                      threshold=threshold, **tuning)
+    needy, widest = expansion_plan(rules, cands, min_pool=min_pool, max_radius_km=max_radius_km, factors=factors)
+    if survivors is None and needy.any():
+        r, c, s = exact_survivors(frame, vecs, rules.with_radius(widest), threshold=threshold, k=None,
+                                  rows=np.flatnonzero(needy), **tuning)
+        survivors = survivors_within(r, c, s)
     for factor in sorted(factors):
         needy &= radius < cap
         if not needy.any():
@@ -272,18 +275,25 @@ def expand_candidates(
     return cands, RadiusExpansion(radius_km=radius, added_km=radius - start)
 
 
-def _widest_survivors(
-    frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, needy: np.ndarray, widest: np.ndarray,
-    *, threshold: float, **tuning: Any,
-) -> Survivors:
-    """The local engine's ``survivors`` for :func:`expand_candidates`: every compatible partner of the
-    ``needy`` rows under their ``widest`` radii, computed once; each round keeps the entries whose
-    rows it asks for and whose distance fits that round's radii (radii only grow, so a round's
-    compatible pairs are a subset of these). One pass at the widest radii costs less than one pass
-    per round."""
-    radius = np.where(needy, widest, rules.radius_km)
-    r, c, s = exact_survivors(frame, vecs, rules.with_radius(radius), threshold=threshold, k=None,
-                              rows=np.flatnonzero(needy), **tuning)
+def expansion_plan(
+    rules: PairRules, cands: Candidates, *, min_pool: int, max_radius_km: float, factors: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(needy, widest)``: the active rows :func:`expand_candidates` starts widening (fewer than
+    ``min_pool`` candidates, radius below the cap) and every row's largest radius over the rounds
+    (its own for the others)."""
+    start = rules.radius_km
+    cap = np.maximum(start, max_radius_km)
+    needy = rules.active & (cands.counts() < min_pool) & (start < cap) & bool(factors)
+    widest = np.where(needy, np.minimum(start * max(factors, default=1.0), cap), start)
+    return needy, widest
+
+
+def survivors_within(r: np.ndarray, c: np.ndarray, s: np.ndarray) -> Survivors:
+    """:func:`expand_candidates`' ``survivors`` from every compatible partner ``(r, c, s)`` of the
+    needy rows under their widest radii (:func:`expansion_plan`), computed once: each round keeps the
+    entries of the rows it asks for whose distance fits that round's radii. Radii only grow, so a
+    round's compatible pairs are a subset of these, and one pass at the widest radii costs less than
+    one pass per round."""
 
     def survivors(current: PairRules, rows: np.ndarray, _: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         keep = np.isin(r, rows) & within_radii(current, r, c)

@@ -65,9 +65,9 @@ class EngineTimings:
     worker_s: list[float] = field(default_factory=list)  # each task's own compute time, on its worker
     merge_s: float = 0.0
     expansion_s: float = 0.0  # radius expansion, workers and client together
-    expansion_worker_s: list[float] = field(default_factory=list)  # per round, the busiest worker process (wall)
+    expansion_worker_s: list[float] = field(default_factory=list)  # the expansion pass: busiest worker process (wall)
     worker_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of each first-pass task
-    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # per round, the busiest process (CPU)
+    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # the expansion pass: busiest process (CPU)
     worker_cpu_total_s: float = 0.0  # CPU seconds of all tasks together
     halo_users: int = 0
     owned_users: int = 0
@@ -392,27 +392,19 @@ def expansion_task(
     payload: dict[str, Any],
     radius_km: np.ndarray,
     needy: np.ndarray,
-    floor: np.ndarray,
     *,
-    k: int,
     threshold: float,
     tuning: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int]:
-    """Run on a worker: the compatible partners of the owned rows ``needy`` (member positions) under
-    the widened radii ``radius_km`` (one per member) that matter, as global-row triples, the seconds
-    (wall, CPU) spent and the process id. An entry matters when it is in its row's top ``k`` or its
-    similarity reaches the partner's ``floor`` (the partner's current ``k``-th similarity less a
-    rounding margin, ``-inf`` while its list is not full): only those can change a list, so only
-    those are shipped back."""
-    from perfectmatch.matching.candidates import useful_entries
-
+    """Run on a worker: every compatible partner of the owned rows ``needy`` (member positions) under
+    their widest radii ``radius_km`` (one per member), as global-row triples, the seconds (wall, CPU)
+    spent and the process id; the client derives every expansion round from them (``candidates.survivors_within``)."""
     t0, c0 = time.perf_counter(), time.thread_time()
     frame, vecs, rules = _unpack(payload)
     rows = payload["rows"]
     r, c, s = exact_survivors(
         frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
     )
-    r, c, s = useful_entries(r, c, s, floor, k)
     return rows[r], rows[c], s, time.perf_counter() - t0, time.thread_time() - c0, os.getpid()
 
 
@@ -446,7 +438,7 @@ def dask_candidates(
     tuning
         ``cell_km``, ``age_band``, ``min_query``, ``threads``, ``buffer_entries`` as for the local engine.
     """
-    from perfectmatch.matching.candidates import expand_candidates, partner_floor
+    from perfectmatch.matching.candidates import EXPANSION_FACTORS, expand_candidates, expansion_plan, survivors_within
     from perfectmatch.matching.pairs import _check
 
     _check(frame, vecs, rules, k)
@@ -480,30 +472,19 @@ def dask_candidates(
     t4 = time.perf_counter()
     t.merge_s += t4 - t3
 
-    def survivors(
-        current: PairRules, needy: np.ndarray, lists: Candidates
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        floor = partner_floor(lists, needy)
+    lists = Candidates(idx=idx, sims=sims64.astype(np.float32))
+    needy, widest = expansion_plan(rules, lists, min_pool=min_pool, max_radius_km=max_radius_km,
+                                   factors=EXPANSION_FACTORS)
+    try:
         jobs = []
         for part, fut in zip(split, futures, strict=True):
             # one task per partition, where its data is: chunking a partition's rows into more tasks
             # was measured slower (each task pays the sorting and copying of the whole partition)
-            rows = needy[np.isin(needy, part.owned)]
-            if rows.size == 0:
-                continue
-            jobs.append(
-                client.submit(
-                    expansion_task,
-                    fut,
-                    current.radius_km[part.members],
-                    np.searchsorted(part.members, rows),
-                    floor[part.members],
-                    k=k,
-                    threshold=threshold,
-                    tuning=tuning,
-                    pure=False,
-                )
-            )
+            rows = np.flatnonzero(needy[part.owned])
+            if rows.size:
+                jobs.append(client.submit(expansion_task, fut, widest[part.members],
+                                          np.searchsorted(part.members, part.owned[rows]),
+                                          threshold=threshold, tuning=tuning, pure=False))
         got = client.gather(jobs)
         per_process: dict[int, list[float]] = {}
         for g in got:
@@ -513,19 +494,10 @@ def dask_candidates(
         t.expansion_worker_s.append(max((w for w, _ in per_process.values()), default=0.0))
         t.expansion_worker_cpu_s.append(max((c for _, c in per_process.values()), default=0.0))
         t.worker_cpu_total_s += sum(g[4] for g in got)
-        return _concat([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
-
-    try:
+        r, c, s = _concat([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
         found = expand_candidates(
-            frame,
-            vecs,
-            rules,
-            Candidates(idx=idx, sims=sims64.astype(np.float32)),
-            threshold=threshold,
-            min_pool=min_pool,
-            max_radius_km=max_radius_km,
-            survivors=survivors,
-            sims64=sims64,
+            frame, vecs, rules, lists, threshold=threshold, min_pool=min_pool, max_radius_km=max_radius_km,
+            factors=EXPANSION_FACTORS, survivors=survivors_within(r, c, s), sims64=sims64,
         )
     finally:
         client.cancel(futures)
