@@ -364,28 +364,23 @@ def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int =
 
 def _fallback_rows(ctx: BatchContext, k: np.ndarray, sims: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Insight rows of the local fallback for delivered pairs nobody analysed (positions ``k`` of
-    ``ctx.pairs``; ``sims`` their block similarities), stored compactly (``content.compact_fallback``:
+    ``ctx.pairs``; ``sims`` their block similarities), stored compactly (``content.compact_fallbacks``:
     the analyzer's inputs, rendered on read) and scored as ``LocalAnalyzer`` scores them."""
-    from perfectmatch.ai.content import compact_fallback
+    from perfectmatch.ai.content import SCALE, compact_fallbacks
     from perfectmatch.ai.fallback import score_of
 
     assert ctx.pairs is not None and ctx.frame is not None
     a, b, cos = ctx.pairs
     ids = ctx.frame.ids
     lo, hi = np.minimum(ids[a[k]], ids[b[k]]).tolist(), np.maximum(ids[a[k]], ids[b[k]]).tolist()
-    vector = ((1.0 + cos[k]) / 2.0).tolist()  # PairContext.vector_score before its rounding to 4 places
-    names = list(sims)
-    table = np.stack([sims[n] for n in names], axis=1) if names else np.zeros((k.size, 0), np.float32)
-    complete = (~np.isnan(table)).all(axis=1).tolist()
+    vector = (1.0 + cos[k]) / 2.0  # PairContext.vector_score before its rounding to 4 places
+    basics = compact_fallbacks(vector, sims)
+    scores = (np.rint(vector.astype(np.float64) * SCALE) / SCALE).tolist()  # = round(v, 4), see compact_fallbacks
     day = ctx.day
     prefix = f"{day.isoformat()}:"
-    out = []
-    for row, whole, x, y, v in zip(table.tolist(), complete, lo, hi, vector, strict=True):
-        similarities = dict(zip(names, row, strict=True)) if whole else {
-            n: c for n, c in zip(names, row, strict=True) if c == c}  # nan != nan: an empty block is left out
-        out.append({"id": f"{prefix}{x}:{y}", "user_a": x, "user_b": y, "day": day, "source": "fallback",
-                    "score": score_of(round(v, 4)), "basic": compact_fallback(v, similarities), "premium": "{}"})
-    return out
+    return [{"id": f"{prefix}{x}:{y}", "user_a": x, "user_b": y, "day": day, "source": "fallback",
+             "score": score_of(v), "basic": basic, "premium": "{}"}
+            for x, y, v, basic in zip(lo, hi, scores, basics, strict=True)]
 
 
 @dataclass(frozen=True)

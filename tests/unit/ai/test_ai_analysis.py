@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import settings as settings_h
@@ -14,7 +15,7 @@ from perfectmatch.adapters.cache.memory import MemoryCache
 from perfectmatch.adapters.clock import FakeClock
 from perfectmatch.adapters.llm import ScriptedChatClient
 from perfectmatch.ai import LocalAnalyzer, build_analyzer, split_content
-from perfectmatch.ai.content import compact_fallback, stored_content
+from perfectmatch.ai.content import compact_fallbacks, stored_content
 from perfectmatch.ai.fake_server import _answer_for, expected_score, fake_item
 from perfectmatch.ai.prompts import pair_payload, sanitize
 from perfectmatch.config import AISettings
@@ -177,13 +178,15 @@ _unit32 = st.floats(0.0, 1.0, width=32)
 
 
 @given(_unit32, st.dictionaries(st.sampled_from(["RC", "CS", "EI", "LC", "CV", "TEXT"]),
-                                _unit32 | st.sampled_from([0.5, 0.75])))  # ties too
+                                _unit32 | st.sampled_from([0.5, 0.75, 0.12345, float("nan")])))  # ties, midpoints
 def test_a_compact_fallback_row_renders_what_the_eager_fallback_renders(vector: float, sims: dict[str, float]) -> None:
-    # the batch stores LocalAnalyzer's unrounded inputs (JSON round trip) and renders them on read
-    row = {"id": "2026-11-25:1:2", "user_a": 1, "user_b": 2,
-           "basic": json.loads(compact_fallback(vector, sims)), "premium": {}}
+    # the batch stores LocalAnalyzer's inputs (float32, as JSON text) and renders them on read
+    f32 = {k: np.float32(v) for k, v in sims.items()}
+    (text,) = compact_fallbacks(np.array([vector], np.float32), {k: np.array([v]) for k, v in f32.items()})
+    row = {"id": "2026-11-25:1:2", "user_a": 1, "user_b": 2, "basic": json.loads(text), "premium": {}}
     pair = PairContext(pair_id=row["id"], user_a=1, user_b=2, data_a={}, data_b={},
-                       similarities={k: round(v, 4) for k, v in sims.items()}, vector_score=round(vector, 4))
+                       similarities={k: round(float(v), 4) for k, v in f32.items() if not np.isnan(v)},
+                       vector_score=round(float(np.float32(vector)), 4))
     eager = LocalAnalyzer().analyze_one(pair)
     assert stored_content(row) == (split_content(eager, premium=False), split_content(eager, premium=True))
     full = {"basic": {"summary": "x"}, "premium": {"premium": True}}
