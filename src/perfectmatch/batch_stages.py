@@ -187,12 +187,13 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
 
 
 # -------------------------------------------------------------------------------------- analysis
-def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 65_536) -> dict[str, np.ndarray]:
+def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 8192) -> dict[str, np.ndarray]:
     """Per-block similarity ``(1 + cos) / 2`` of frame-row pairs, computed in chunks (bounded memory).
 
     The same numbers as ``VectorSpec.block_cosines`` (``nan`` where a block is empty on either
     side), with each user's per-block squared norms computed once per batch rather than once per
-    pair: a chunk costs one product and one reduction instead of three of each.
+    pair: a chunk costs one product and one reduction instead of three of each. Small chunks keep
+    the gathered rows in cache (8192 pairs measured 20-30 % faster than 65,536).
     """
     vs = ctx.vectors
     assert vs is not None
