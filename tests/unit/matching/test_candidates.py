@@ -15,6 +15,7 @@ from perfectmatch.matching.candidates import (
     exact_candidates,
     pair_similarity,
 )
+from perfectmatch.matching.pairs import grid_scale, grid_vectors, similarity_of
 from perfectmatch.matching.prefilter import build_rules, is_compatible
 
 
@@ -93,6 +94,32 @@ def test_similarity_is_symmetric_and_bit_identical() -> None:
     i, j = rng.integers(0, 50, 200), rng.integers(0, 50, 200)
     assert np.array_equal(pair_similarity(v, i, j), pair_similarity(v, j, i))
     assert np.array_equal(pair_similarity(v, i[:7], j[:7]), pair_similarity(v, i, j)[:7])
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.integers(1, 1536), n=st.integers(2, 40), seed=st.integers(0, 2**31), spiky=st.booleans())
+def test_grid_products_are_exact_in_float32(d: int, n: int, seed: int, spiky: bool) -> None:
+    """BLAS float32 products of grid vectors equal their exact integer products (any shape, any
+    summation order), and pair_similarity gives the same values: why every path agrees bit for bit."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, d))
+    if spiky:  # mass on one coordinate: the largest single products
+        v[:, 0] += 50.0
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    g = grid_vectors(v)
+    exact = g.astype(np.int64) @ g.astype(np.int64).T
+    assert np.abs(exact).max() < 2**24
+    assert np.array_equal((g @ g.T).astype(np.int64), exact)
+    i, j = np.nonzero(np.ones((n, n), dtype=bool))
+    assert np.array_equal(pair_similarity(v, i, j), similarity_of(exact[i, j], d))
+    cos = v.astype(np.float64) @ v.astype(np.float64).T
+    assert np.abs(similarity_of(exact, d) - cos).max() <= np.sqrt(d) / grid_scale(d) + 1e-6
+
+
+def test_grid_vectors_refuse_unnormalised_rows() -> None:
+    v = np.ones((3, 4), dtype=np.float32)
+    with pytest.raises(InvalidInputError, match="row 0"):
+        grid_vectors(v)
 
 
 def test_shape_errors_name_the_problem() -> None:
