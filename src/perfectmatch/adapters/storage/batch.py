@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from perfectmatch.adapters.storage import schema as s
-from perfectmatch.adapters.storage.bulk import dumps, insert_rows, sqlite_datetime
+from perfectmatch.adapters.storage.bulk import AsText, dumps, insert_rows
 from perfectmatch.adapters.storage.mappings import MATCHES, NOTIFICATIONS
 from perfectmatch.adapters.storage.population import CHUNK
 from perfectmatch.errors import BatchLockedError
@@ -101,9 +101,9 @@ class SqlBatchStore:
 
     def add_matches(self, matches: list[Match]) -> int:
         """Bulk insert new matches (a pair that already exists is left untouched)."""
-        sqlite_ = self._conn.dialect.name == "sqlite"
-        rows = [(m.user_a, m.user_b, m.day.isoformat() if sqlite_ else m.day, m.vector_score, m.ai_score,
-                 m.final_score, m.source.value, m.insight_id, m.status.value) for m in matches]
+        day = AsText(self._conn.dialect.name == "sqlite")
+        rows = [(m.user_a, m.user_b, day(m.day), m.vector_score, m.ai_score, m.final_score, m.source.value,
+                 m.insight_id, m.status.value) for m in matches]
         insert_rows(self._conn, "matches", _MATCH_COLUMNS, rows, key=("user_a", "user_b"), replace=False)
         return len(rows)
 
@@ -124,8 +124,8 @@ class SqlBatchStore:
     def add_insights(self, rows: list[dict[str, Any]]) -> int:
         """Upsert insight rows; ``basic`` and ``premium`` are dicts, or their JSON text when the caller
         serialised it already (then it is stored as given)."""
-        sqlite_ = self._conn.dialect.name == "sqlite"
-        data = [(r["id"], r["user_a"], r["user_b"], r["day"].isoformat() if sqlite_ else r["day"], r["source"],
+        day = AsText(self._conn.dialect.name == "sqlite")
+        data = [(r["id"], r["user_a"], r["user_b"], day(r["day"]), r["source"],
                  float(r["score"]), b if isinstance(b := r["basic"], str) else dumps(b),
                  p if isinstance(p := r["premium"], str) else dumps(p)) for r in rows]
         insert_rows(self._conn, "insights", _INSIGHT_COLUMNS, data, key=("id",), replace=True)
@@ -150,10 +150,7 @@ class SqlBatchStore:
     # ---------------------------------------------------------------- notifications
     def add_notifications(self, notes: list[Notification]) -> int:
         """Insert notifications whose id is new; existing ids (a resumed run) are kept as they are."""
-        sqlite_ = self._conn.dialect.name == "sqlite"
-        stamps: dict[datetime | None, str | None] = {}  # a batch's notifications share their times
-        when = (lambda t: stamps[t] if t in stamps else stamps.setdefault(t, sqlite_datetime(t))) if sqlite_ else (
-            lambda t: t)
+        when = AsText(self._conn.dialect.name == "sqlite")
         channels: dict[Channels, str] = {}  # few distinct channel choices: serialised once each
         rows = [(n.id, n.user_id, n.type.value, n.priority.value, dumps(n.content),
                  channels.get(n.channels) or channels.setdefault(n.channels, dumps(n.channels.model_dump())),
