@@ -31,8 +31,9 @@ from sqlalchemy import create_engine, text
 
 from perfectmatch.adapters.storage.engine import make_engine, upgrade
 from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
-from perfectmatch.ai.content import split_content
+from perfectmatch.ai.content import compact_fallbacks, split_content
 from perfectmatch.frame import VectorSet
+from perfectmatch.matching.vectors import DIMENSIONS, TEXT_BLOCK
 from perfectmatch.models import Channels, Match, Notification, NotificationType, Priority, ScoreSource
 from perfectmatch.populations.simulate import simulate
 from perfectmatch.ports import PairAnalysis
@@ -61,11 +62,16 @@ def database(kind: str, tmp: str, pg_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-Inputs = tuple[VectorSet, list[Match], list[dict[str, Any]], list[Notification]]
+Inputs = tuple[VectorSet, list[Match], list[dict[str, Any]], list[dict[str, Any]], list[Notification]]
 
 
 def _inputs(n: int, ids: np.ndarray, seed: int) -> Inputs:
-    """Vectors, one match, one fallback-sized insight and one notification per user (pairs of neighbours)."""
+    """Vectors, one match, one insight of each kind and one notification per user (pairs of neighbours).
+
+    Insights: full content as dicts (about 1.5 KB of JSON, the size of an analysed pair's) and the
+    batch's compact fallback form (``ai.content.compact_fallbacks``: about 130 bytes of JSON text
+    made by the caller, premium empty).
+    """
     rng = np.random.default_rng(seed)
     vs = VectorSet("bench-v1", ids, rng.standard_normal((n, DIM), dtype=np.float32),
                    rng.random((n, 5), dtype=np.float32), (0.8 + 0.2 * rng.random(n)).astype(np.float32))
@@ -85,12 +91,15 @@ def _inputs(n: int, ids: np.ndarray, seed: int) -> Inputs:
                           conversation_starters=("Ask about the last trip.",), challenges=("Different schedules.",))
         insights.append({"id": pa.pair_id, "user_a": x, "user_b": y, "day": DAY, "source": "fallback", "score": s,
                          "basic": split_content(pa, premium=False), "premium": split_content(pa, premium=True)})
+    sims = {b: rng.random(n, dtype=np.float32) for b in (*(d.value for d in DIMENSIONS), TEXT_BLOCK)}
+    texts = compact_fallbacks(rng.random(n, dtype=np.float32), sims)
+    compact = [{**r, "basic": t, "premium": "{}"} for r, t in zip(insights, texts, strict=True)]
     created = datetime.combine(DAY, datetime.min.time(), UTC)
     channels = Channels(push=True, in_app=True, email=True)
     notes = [Notification(id=f"batch:{DAY}:{u}", user_id=u, type=NotificationType.NEW_MATCH, priority=Priority.MEDIUM,
                           content={"newMatches": 1, "bestScore": round(s, 1)}, created_at=created, channels=channels)
              for u, s in zip(ids.tolist(), score, strict=True)]
-    return vs, matches, insights, notes
+    return vs, matches, insights, compact, notes
 
 
 def _timed(uow: SqlAlchemyUnitOfWork, work: Callable[[SqlAlchemyUnitOfWork], object], clear: str | None) -> float:
@@ -124,14 +133,15 @@ def run(kind: str, n: int, repeat: int, seed: int, tmp: str, pg_url: str) -> lis
                 ids = u.population.save(frame)
             # users cascade to every table below; the following paths refill them each round
             keep("population.save", _timed(uow, save, "users"))
-        vs, matches, insights, notes = _inputs(n, ids, seed)
+        vs, matches, insights, compact, notes = _inputs(n, ids, seed)
         for _ in range(repeat):
             keep("population.load", _timed(uow, lambda u: u.population.load(), None))
             keep("save_matrix (first store)", _timed(uow, lambda u: u.vector_matrix.save_matrix(vs), "profile_vectors"))
             keep("save_matrix (re-store)", _timed(uow, lambda u: u.vector_matrix.save_matrix(vs), None))
             keep("load_matrix", _timed(uow, lambda u: u.vector_matrix.load_matrix(vs.version), None))
             keep("add_matches", _timed(uow, lambda u: u.batch.add_matches(matches), "matches"))
-            keep("add_insights", _timed(uow, lambda u: u.batch.add_insights(insights), "insights"))
+            keep("add_insights (1.5 KB dicts)", _timed(uow, lambda u: u.batch.add_insights(insights), "insights"))
+            keep("add_insights (compact text)", _timed(uow, lambda u: u.batch.add_insights(compact), "insights"))
             keep("add_notifications", _timed(uow, lambda u: u.batch.add_notifications(notes), "notifications"))
         with uow:  # the stored vectors round-trip exactly
             got = uow.vector_matrix.load_matrix(vs.version)
