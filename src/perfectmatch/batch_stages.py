@@ -457,12 +457,14 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
             basics = _fallback_rows(ctx, missing, _block_similarities(ctx, a[missing], b[missing]))
             fallback_ids = dict(zip(missing.tolist(), (r["id"] for r in basics), strict=True))
             uow.batch.add_insights(basics)
+            end = lo + part.size
+            columns = (lo_r[lo:end], hi_r[lo:end], vector_r[lo:end], ai_r[lo:end], final_r[lo:end], source_r[lo:end])
             uow.batch.add_matches([
-                Match.model_construct(  # trusted values (user_a < user_b, scores in range): no validation pass
-                    user_a=lo_r[j], user_b=hi_r[j], day=ctx.day, vector_score=vector_r[j], ai_score=ai_r[j],
-                    final_score=final_r[j], source=source_r[j], insight_id=analysed.get(k) or fallback_ids.get(k),
+                Match(  # validated: pydantic-core's validation (~3.5 us) is faster than model_construct
+                    user_a=x, user_b=y, day=ctx.day, vector_score=v, ai_score=s, final_score=f, source=src,
+                    insight_id=analysed.get(k) or fallback_ids.get(k),
                 )
-                for j, k in zip(range(lo, lo + part.size), part.tolist(), strict=True)
+                for x, y, v, s, f, src, k in zip(*columns, part.tolist(), strict=True)
             ])
         uow.commit()
     ctx.matches = MatchColumns(lo_ids, hi_ids, np.asarray(final_r, dtype=np.float64))
@@ -521,7 +523,7 @@ def notify_stage(ctx: BatchContext) -> dict[str, Any] | None:
     created = datetime.combine(ctx.day, datetime.min.time(), UTC)
     channels = Channels(push=True, in_app=True, email=True)  # narrowed by each user's channel preferences
     notes = [
-        Notification.model_construct(  # trusted values: skip the validation pass, one per user
+        Notification(
             id=f"{prefix}{uid}", user_id=uid, type=NotificationType.NEW_MATCH, priority=Priority.MEDIUM,
             content={"newMatches": n, "bestScore": round(top, 1)}, created_at=created, channels=channels)
         for uid, n, top in zip(users, n_new, best, strict=True)
