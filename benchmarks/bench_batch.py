@@ -128,7 +128,6 @@ def run(n: int, work: Path, args: argparse.Namespace) -> list[dict[str, object]]
         pristine.unlink(missing_ok=True)
         setup.update(populate(n, f"sqlite:///{pristine}", args.seed, args.metros))
     setup["setup_peak_rss_gib"] = round(peak_rss_gib(), 2)
-    compatible = compatible_pairs(f"sqlite:///{pristine}", args.seed)
     trees: list[tuple[str, Path | None]] = [("current", None)]
     trees += [(str(src), src) for src in args.compare_src]
     rows = []
@@ -138,10 +137,12 @@ def run(n: int, work: Path, args: argparse.Namespace) -> list[dict[str, object]]
             shutil.copyfile(pristine, scratch)
             r = run_batch(f"sqlite:///{scratch}", args.seed, src)
             scratch.unlink()
-            rows.append({"users": n, "metros": args.metros, "code": label, "repeat": rep, **setup, **r,
-                         "compatible_pairs": compatible,
-                         "batch_s_per_million_compatible_pairs": round(r["batch_s"] / max(compatible, 1) * 1e6, 3)})
-            print(f"# {n:,} users, {label}, run {rep + 1}: {r['batch_s']} s", file=sys.stderr)
+            rows.append({"users": n, "metros": args.metros, "code": label, "repeat": rep, **setup, **r})
+            print(f"# {n:,} users, {label}, run {rep + 1}: {r['batch_s']} s {r['stage_s']}", file=sys.stderr)
+    compatible = compatible_pairs(f"sqlite:///{pristine}", args.seed)  # after the runs: their figures come first
+    for r in rows:
+        r.update(compatible_pairs=compatible,
+                 batch_s_per_million_compatible_pairs=round(r["batch_s"] / max(compatible, 1) * 1e6, 3))
     return rows
 
 
