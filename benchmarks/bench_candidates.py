@@ -10,7 +10,8 @@ and about ``--pass-rate`` of all pairs reach the threshold. Every method compute
 for each active user, the top ``k`` partners passing every mutual prefilter (genders, ages,
 distance within both radii, goals, activity) with cosine >= ``--threshold``.
 
-* ``exact``: ``candidates.exact_candidates`` (blocked products; min of ``--repeat`` runs).
+* ``exact``: ``candidates.exact_candidates`` (blocked products on ``--workers`` threads, 2 by default
+  as hnswlib's; min of ``--repeat`` runs).
 * ``naive``: dense similarity of query rows with all users, then the prefilter as a boolean mask
   (``candidates.dense_candidates``), on ``--naive-sample`` query rows, extrapolated linearly to
   all active users (it is linear in the number of query rows). Its rows are the brute-force
@@ -119,7 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
 
     exact, t_exact, mem_exact = measure(
-        lambda: exact_candidates(frame, vecs, rules, k=args.k, threshold=args.threshold), args.repeat)
+        lambda: exact_candidates(frame, vecs, rules, k=args.k, threshold=args.threshold, workers=args.workers),
+        args.repeat)
 
     def naive() -> Candidates:
         r, c, s = dense_survivors(frame, vecs, rules, threshold=args.threshold, k=args.k, rows=sample,
@@ -190,6 +192,8 @@ def main() -> None:
     p.add_argument("--skip-hnsw", action="store_true", help="skip the unpartitioned hnswlib baselines")
     p.add_argument("--group-rows", type=int, default=8192, help="approximate mode: users per graph group")
     p.add_argument("--min-hnsw", type=int, default=4096, help="approximate mode: smaller groups use products")
+    p.add_argument("--workers", type=int, default=2,
+                   help="exact mode: threads over units of work (hnswlib uses 2 threads as well)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     out = run(args)

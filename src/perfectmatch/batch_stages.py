@@ -175,7 +175,7 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
     else:  # users with fewer than min_pool candidates get their radius widened step by step
         found, expansion = cand.generate_with_expansion(
             frame, vs.vecs, rules, k=cfg.top_k, threshold=threshold, min_pool=cfg.min_pool,
-            max_radius_km=cfg.max_radius_km,
+            max_radius_km=cfg.max_radius_km, workers=cfg.engine_threads(),
         )
         ctx.rules, expanded = rules.with_radius(expansion.radius_km), expansion.added_km
     a, b, cos = found.pairs()

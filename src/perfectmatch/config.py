@@ -7,6 +7,7 @@ printed. ``Settings.describe()`` lists every variable for the README and ``docto
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,18 @@ class MatchingSettings(BaseModel):
     engine: Literal["local", "dask"] = Field(
         default="local", description="where exact candidates are computed: local (this process) | dask (a cluster)"
     )
+    workers: int = Field(
+        default=0, ge=0, description="threads of the local exact engine (0: one per available core; same results)"
+    )
+
+    def engine_threads(self) -> int:
+        """Threads for the local exact engine: ``workers``, or one per core this process may use."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(len(os.sched_getaffinity(0)), 1)
+        except AttributeError:  # pragma: no cover - platforms without affinity (macOS, Windows)
+            return max(os.cpu_count() or 1, 1)
 
 
 class AISettings(BaseModel):
