@@ -86,7 +86,7 @@ def exact_survivors(
     # the floors those rows' own units already set
     blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric,
                                 reverse=symmetric, owned=owned)
-    side = _SortedSide.of(frame, grid_vectors(vecs), rules, blocks.rows)
+    side = _SortedSide.of(frame, vecs, rules, blocks.rows)
     min_dot = min_grid_dot(threshold, vecs.shape[1])
     out_r, out_c, out_s = [], [], []
     buffered, kept, compact_at = 0, 0, buffer_entries
@@ -294,10 +294,10 @@ class _SortedSide:
     cos_radius: np.ndarray  # (m,) float64, as rules.cos_radius
 
     @classmethod
-    def of(cls, frame: PopulationFrame, grid: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
-        """``grid``: :func:`pairs.grid_vectors` of all frame rows (``None`` when no product is needed)."""
+    def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
+        """``vecs``: the frame's vectors (``None`` when no product is needed)."""
         return cls(
-            vecs_t=np.zeros((0, rows.size), np.float32) if grid is None else np.ascontiguousarray(grid[rows].T),
+            vecs_t=np.zeros((0, rows.size), np.float32) if vecs is None else _grid_columns(vecs, rows),
             ids=frame.ids[rows],
             rows32=rows.astype(np.int32),
             ages=rules.ages[rows].astype(np.int16),
@@ -344,6 +344,15 @@ class _SortedSide:
         mask &= dots >= self.min_dot[tpos][None, :]
         r, c = np.nonzero(mask)
         return r, c
+
+
+def _grid_columns(vecs: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """``(d, len(rows))`` float32: the grid vectors of ``rows`` as columns, built in chunks so that
+    no second full-size copy exists at any time (1 GB per copy at a million 323-d users)."""
+    out = np.empty((vecs.shape[1], rows.size), dtype=np.float32)
+    for lo in range(0, rows.size, chunk):
+        out[:, lo : lo + chunk] = grid_vectors(vecs, rows[lo : lo + chunk]).T
+    return out
 
 
 def _row_kth(rows: np.ndarray, dots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

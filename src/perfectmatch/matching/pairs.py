@@ -70,8 +70,9 @@ def grid_scale(d: int) -> float:
     return float(np.floor(_EXACT_F32 - 0.5 * np.sqrt(d) - 1.0))
 
 
-def grid_vectors(vecs: np.ndarray) -> np.ndarray:
-    """``(n, d)`` float32 whole numbers: L2-normalised ``vecs`` times :func:`grid_scale`, rounded.
+def grid_vectors(vecs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``(n, d)`` float32 whole numbers: L2-normalised ``vecs`` (only ``rows`` when given) times
+    :func:`grid_scale`, rounded.
 
     Every product of two such vectors, and every partial sum of it (Cauchy-Schwarz), is a whole
     number below ``2**24``, hence exact in float32: a BLAS matrix product gives each pair the same
@@ -80,11 +81,14 @@ def grid_vectors(vecs: np.ndarray) -> np.ndarray:
     pairs in float64. Rounding moves a cosine by about ``1e-4`` (at most ``sqrt(d) / scale``).
     """
     v = np.asarray(vecs, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", v, v, dtype=np.float64)) if v.size else np.zeros(v.shape[0])
+    g = np.array(v if rows is None else v[rows], dtype=np.float32)  # a copy, scaled in place
+    norms = np.sqrt(np.einsum("ij,ij->i", g, g, dtype=np.float64)) if g.size else np.zeros(g.shape[0])
     if norms.size and norms.max() > 1.0 + 1e-4:
-        row = int(np.argmax(norms))
-        raise InvalidInputError(f"vectors must be L2-normalised: row {row} has norm {norms[row]:.6f}")
-    return np.rint(v * np.float32(grid_scale(v.shape[1])))
+        at = int(np.argmax(norms))
+        row = at if rows is None else int(np.asarray(rows)[at])
+        raise InvalidInputError(f"vectors must be L2-normalised: row {row} has norm {norms[at]:.6f}")
+    g *= np.float32(grid_scale(g.shape[1]))
+    return np.rint(g, out=g)
 
 
 def similarity_of(dots: np.ndarray, d: int) -> np.ndarray:
