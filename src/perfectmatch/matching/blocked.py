@@ -358,19 +358,20 @@ def _grid_columns(vecs: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> np
 def _row_kth(rows: np.ndarray, dots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per entry, the ``k``-th largest grid product of its row (``dots``: int64 whole numbers of
     magnitude below ``2**24``; ``-2**25`` where the row has fewer than ``k`` entries), and the rows
-    that have ``k`` entries with their ``k``-th product. One int64 sort key: row, then product descending."""
-    low = -_DOT_SPAN
+    that have ``k`` entries with their ``k``-th product. Only those rows' entries are sorted, on one
+    int64 key: row, then product descending."""
+    per_entry = np.full(rows.size, -_DOT_SPAN, np.int64)
     if rows.size < k:
-        return np.full(rows.size, low, np.int64), np.zeros(0, rows.dtype), np.zeros(0, np.int64)
-    order = np.argsort(rows.astype(np.int64) * _DOT_SPAN - dots)
+        return per_entry, np.zeros(0, rows.dtype), np.zeros(0, np.int64)
+    crowded = np.flatnonzero(np.bincount(rows)[rows] >= k)
+    if crowded.size == 0:
+        return per_entry, np.zeros(0, rows.dtype), np.zeros(0, np.int64)
+    order = crowded[np.argsort(rows[crowded].astype(np.int64) * _DOT_SPAN - dots[crowded])]
     ranked = rows[order]
     start = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    counts = np.diff(np.append(start, rows.size))
-    full = counts >= k
-    kth = np.where(full, dots[order[np.minimum(start + k - 1, rows.size - 1)]], low)
-    per_entry = np.empty(rows.size, np.int64)
-    per_entry[order] = np.repeat(kth, counts)
-    return per_entry, ranked[start[full]], kth[full]
+    kth = dots[order[start + k - 1]]
+    per_entry[order] = np.repeat(kth, np.diff(np.append(start, order.size)))
+    return per_entry, ranked[start], kth
 
 
 def _units(blocks: Blocks, q_in_block: np.ndarray, min_query: int) -> list[tuple[int, int]]:
