@@ -86,6 +86,16 @@ def auc_parts(score: np.ndarray, label: np.ndarray, weights: np.ndarray | None =
     return (gp * (below + 0.5 * gn)).sum(axis=1), gp.sum(axis=1) * gn.sum(axis=1)
 
 
+def within_wave_auc(score: np.ndarray, label: np.ndarray, waves: np.ndarray) -> float:
+    """AUC comparing positive and negative items of the same wave (stratum) only; nan without any such pair."""
+    num = den = 0.0
+    for w in np.unique(waves):
+        sel = waves == w
+        n, d = auc_parts(score[sel], label[sel])
+        num, den = num + float(n[0]), den + float(d[0])
+    return num / den if den > 0 else float("nan")
+
+
 def pigeonhole_weights(
     group: np.ndarray, side_a: np.ndarray, side_b: np.ndarray, resamples: int, rng: np.random.Generator
 ) -> np.ndarray:

@@ -23,6 +23,13 @@ Rows
   on any other waves it is a true out-of-sample test.
 - ``calibrated (leave-wave-out)``: the same procedure (choice of the regularisation included) run on
   all other waves of the file for each held-out wave (out-of-sample on every file).
+- ``calibrated reciprocal (leave-wave-out)``: hypothesis H1 (``speed_dating_calibration``): one
+  non-negative logistic model per side's own yes on that side's components, the pair scored by the
+  product of the two probabilities; its ``dec`` columns are the side models' own probabilities.
+- ``calibrated reciprocal + actor/partner (leave-wave-out)``: hypothesis H2: H1 plus each side's
+  predicted yes-rate and the partner's predicted chosen-rate (person models cross-fitted by wave).
+  Neither beat ``calibrated (leave-wave-out)`` on waves 1-14, so neither has frozen weights: they
+  are kept as rows to show the measured result and to be re-measured on other waves.
 - ``random``, ``interest cosine``, ``OkCupid-style mutual``: unsupervised baselines.
 - ``supervised logistic (leave-wave-out)``: logistic regression on all pre-date features of both
   sides, trained per outcome on the other waves for each held-out wave.
@@ -48,6 +55,7 @@ from threadpoolctl import threadpool_limits
 
 from perfectmatch.errors import ConfigError, InvalidInputError
 from perfectmatch.evaluation import speed_dating as sd
+from perfectmatch.evaluation import speed_dating_calibration as cal
 from perfectmatch.evaluation.auc import (
     Estimate,
     auc_parts,
@@ -55,6 +63,7 @@ from perfectmatch.evaluation.auc import (
     estimate,
     pigeonhole_weights,
     reciprocal_precision_at_k,
+    within_wave_auc,
 )
 
 TARGETS: dict[str, str] = {"match": "match", "dec_m": "dec (men)", "dec_w": "dec (women)"}
@@ -133,16 +142,6 @@ def leave_wave_out(x: np.ndarray, y: np.ndarray, waves: np.ndarray, fit: Fitter 
             continue
         out[test] = fit(x[train], y[train], waves[train]).predict_proba(x[test])[:, 1]
     return out
-
-
-def within_wave_auc(score: np.ndarray, y: np.ndarray, waves: np.ndarray) -> float:
-    """AUC comparing positive and negative pairs of the same wave only (nan without any such pair)."""
-    num = den = 0.0
-    for w in np.unique(waves):
-        sel = waves == w
-        n, d = auc_parts(score[sel], y[sel])
-        num, den = num + float(n[0]), den + float(d[0])
-    return num / den if den > 0 else float("nan")
 
 
 def choose_c(x: np.ndarray, y: np.ndarray, waves: np.ndarray) -> float:
@@ -276,6 +275,18 @@ def _evaluate(data: sd.SpeedDating, *, resamples: int, seed: int, k: int) -> Spe
             "calibrated LWO",
             "weights refitted without the scored wave",
             leave_wave_out(calib_x, data.match, data.pair_wave, _calibrated_fit),
+        ),
+        (
+            "calibrated reciprocal (leave-wave-out)",
+            "recip LWO",
+            "H1: one non-negative model per side's yes, product; refitted without the scored wave",
+            cal.leave_wave_out_reciprocal(ours, data, actor_partner=False),
+        ),
+        (
+            "calibrated reciprocal + actor/partner (leave-wave-out)",
+            "recip+AP LWO",
+            "H2: H1 plus cross-fitted yes-rate and chosen-rate terms; refitted without the scored wave",
+            cal.leave_wave_out_reciprocal(ours, data, actor_partner=True),
         ),
         ("random", "random", "uniform random scores", rng.random(data.n_pairs)),
         ("interest cosine", "interests", "cosine of the 17 interest ratings", sd.interest_cosine(data)),

@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 import speed_dating_data as sdd
 from perfectmatch.errors import ImportRowError, InvalidInputError
 from perfectmatch.evaluation import speed_dating as sd
+from perfectmatch.evaluation import speed_dating_calibration as cal
 from perfectmatch.evaluation import speed_dating_report as rep
 from perfectmatch.evaluation.auc import pigeonhole_weights, reciprocal_precision_at_k, weighted_auc
 
@@ -59,6 +60,9 @@ def test_inputs_exclude_every_after_date_column() -> None:
     fit_inputs = {c for pair in sd.WANTS_VS_SELF for c in pair}
     assert fit_inputs <= inputs and not fit_inputs & set(KEY_AFTER_DATE)
     assert all(c.endswith("_1") for c in fit_inputs)
+    # the actor/partner person models of the calibrated rows (H2) read sign-up answers only, race left out
+    person = set(cal.PERSON_FEATURES)
+    assert person <= inputs and not person & (set(KEY_AFTER_DATE) | set(DERIVED) | {"race", "imprace"})
 
 
 def _load(tmp_path: Path, data: list[dict[str, object]], *, gz: bool = False) -> sd.SpeedDating:
@@ -279,3 +283,5 @@ def test_real_shared_file() -> None:
     by_name = {r.name: r for r in report.results}
     for name in ("perfectmatch", "perfectmatch + prefilter", "interest cosine", "OkCupid-style mutual"):
         assert 0.5 < by_name[name].auc["match"].value < 0.62, name  # above chance, below the leakage alarm
+    for name in ("calibrated reciprocal (leave-wave-out)", "calibrated reciprocal + actor/partner (leave-wave-out)"):
+        assert by_name[name].auc["match"].value < 0.62, name  # fitted on other waves: below the leakage alarm
