@@ -19,6 +19,7 @@ row ascending, so they agree exactly, ties included.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from perfectmatch.matching.pairs import (
     _check,
     _concat,
     _query_rows,
+    _row_best_first,
     grid_vectors,
     min_grid_dot,
     pair_similarity,
@@ -38,7 +40,7 @@ from perfectmatch.matching.pairs import (
     to_candidates,
     top_k_triples,
 )
-from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask, within_radii
+from perfectmatch.matching.prefilter import PairRules, RadiusExpansion, mutual_mask
 
 EXPANSION_FACTORS = (1.5, 2.0, 3.0, 4.0)  # radius multipliers, one per expansion round
 
@@ -231,9 +233,11 @@ def expand_candidates(
     its row's top ``k`` or can enter the partner's current list ``cands`` (the other entries cannot
     change any list). The Dask engine computes both on its workers and shares this step, so both
     engines agree exactly. ``sims64``: the float64 similarities of ``cands`` (``nan`` where unknown
-    or empty), which the lists are ranked on; those missing are computed when first needed."""
-    n, k = len(frame), cands.k
-    s64 = np.full((n, k), np.nan) if sims64 is None else np.array(sims64, dtype=np.float64)
+    or empty), which the lists are ranked on; those missing are computed when first needed.
+
+    Each round touches only the rows whose lists change: the needy rows (their new list is the head
+    of their own entries) and the partners that an entry reaches (:func:`partner_floor`)."""
+    lists = _Lists.of(cands, sims64)
     start = rules.radius_km.copy()
     cap = np.maximum(start, max_radius_km)
     radius = start.copy()
@@ -249,30 +253,107 @@ def expand_candidates(
             break
         radius[needy] = np.minimum(start[needy] * factor, cap[needy])
         current = current.with_radius(radius)
-        r, c, s = survivors(current, np.flatnonzero(needy), cands)
-        r, c, s = useful_entries(r, c, s, partner_floor(cands, needy), k)
-        # rows whose list changes: the needy ones (complete new lists) and their new partners
-        affected = np.zeros(n, dtype=bool)
-        affected[r] = True
-        affected[c] = True
-        old_r, slot = np.nonzero((cands.idx >= 0) & (affected & ~needy)[:, None])
-        old_c = cands.idx[old_r, slot].astype(np.int64)
-        unknown = np.isnan(s64[old_r, slot])
-        s64[old_r[unknown], slot[unknown]] = pair_similarity(vecs, old_r[unknown], old_c[unknown])
-        rows = np.concatenate([old_r, r, c])
-        cols = np.concatenate([old_c, c, r])
-        sims = np.concatenate([s64[old_r, slot], s, s])
-        _, first = np.unique(rows * n + cols, return_index=True)
-        fr, fc, fs, rank = top_k_triples(rows[first], cols[first], sims[first], k=k)
-        idx = cands.idx.copy()
-        idx[affected] = -1
-        s64[affected] = np.nan
-        idx[fr, rank], s64[fr, rank] = fc, fs  # only affected rows receive entries
-        out = cands.sims.copy()
-        out[affected] = s64[affected]
-        cands = Candidates(idx=idx, sims=out)
-        needy &= cands.counts() < min_pool
-    return cands, RadiusExpansion(radius_km=radius, added_km=radius - start)
+        rows = np.flatnonzero(needy)
+        r, c, s, rank = ranked(*survivors(current, rows, lists.candidates()))
+        floor = partner_floor(lists.candidates(), needy)
+        give = ~needy[c] & (s >= floor[c])  # entries that may enter a (not needy) partner's list
+        lists.merge_partners(vecs, c[give], r[give], s[give])
+        lists.replace_heads(r, c, s, rank)
+        needy[rows] &= lists.counts(rows) < min_pool
+    return lists.candidates(), RadiusExpansion(radius_km=radius, added_km=radius - start)
+
+
+@dataclass
+class _Lists:
+    """Mutable top-``k`` lists during expansion: partner rows, float32 and float64 similarities."""
+
+    idx: np.ndarray
+    sims: np.ndarray
+    s64: np.ndarray
+
+    @classmethod
+    def of(cls, cands: Candidates, sims64: np.ndarray | None) -> _Lists:
+        """Copies of ``cands`` (left untouched) and of its float64 similarities (``nan``: unknown)."""
+        s64 = np.full(cands.idx.shape, np.nan) if sims64 is None else np.array(sims64, dtype=np.float64)
+        return cls(idx=cands.idx.copy(), sims=cands.sims.copy(), s64=s64)
+
+    @property
+    def k(self) -> int:
+        return int(self.idx.shape[1])
+
+    def candidates(self) -> Candidates:
+        """The current lists as :class:`Candidates` (a view: later rounds change them in place)."""
+        return Candidates(idx=self.idx, sims=self.sims)
+
+    def counts(self, rows: np.ndarray) -> np.ndarray:
+        """Number of partners listed for each of ``rows``."""
+        return (self.idx[rows] >= 0).sum(axis=1)
+
+    def place(self, rows: np.ndarray, r: np.ndarray, c: np.ndarray, s: np.ndarray, rank: np.ndarray) -> None:
+        """Replace the lists of ``rows`` by the entries ``(r, c, s)`` at slots ``rank`` (``r`` within ``rows``)."""
+        self.idx[rows] = -1
+        self.s64[rows] = np.nan
+        self.idx[r, rank] = c
+        self.s64[r, rank] = s
+        self.sims[rows] = self.s64[rows]
+
+    def replace_heads(self, r: np.ndarray, c: np.ndarray, s: np.ndarray, rank: np.ndarray) -> None:
+        """Needy rows' new lists: the first ``k`` of their own entries (``rank``: position within the row,
+        best first). Their old lists are a subset of those entries, since radii only grow."""
+        head = rank < self.k
+        self.place(np.unique(r), r[head], c[head], s[head], rank[head])
+
+    def merge_partners(self, vecs: np.ndarray, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray) -> None:
+        """Offer the entries ``(rows, cols, sims)`` to the lists of ``rows``: each list becomes the best
+        ``k`` of its old entries and the new ones (an entry already listed counts once). The old lists
+        are sorted already, so each new entry's slot is found by comparing it with its row's list
+        (no sort of the old entries: a partner row gets few new entries but has up to ``k``)."""
+        if rows.size == 0:
+            return
+        self._fill_unknown(vecs, np.unique(rows))
+        listed, ahead = self._insertion_slots(rows, cols, sims)
+        rows, cols, sims, ahead = (x[~listed] for x in (rows, cols, sims, ahead))
+        order = _row_best_first(rows, cols, sims)
+        rows, cols, sims, ahead = rows[order], cols[order], sims[order], ahead[order]
+        self._insert(rows, cols, sims, ahead, ahead + _run_ranks(rows))
+
+    def _insertion_slots(self, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per new entry: whether its row lists it already, and how many of its row's entries rank
+        before it (similarity descending, then partner ascending), in chunks of bounded memory."""
+        listed = np.zeros(rows.size, dtype=bool)
+        ahead = np.zeros(rows.size, dtype=np.int64)
+        for lo in range(0, rows.size, _MERGE_CHUNK):
+            part = slice(lo, lo + _MERGE_CHUNK)
+            oc, os_ = self.idx[rows[part]], self.s64[rows[part]]
+            c, s = cols[part, None], sims[part, None]
+            listed[part] = (oc == c).any(axis=1)
+            ahead[part] = ((os_ > s) | ((os_ == s) & (oc >= 0) & (oc < c))).sum(axis=1)
+        return listed, ahead
+
+    def _insert(self, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, ahead: np.ndarray, pos: np.ndarray) -> None:
+        """Place new entries (none listed yet) at slots ``pos`` of their rows' lists, ``ahead`` old entries
+        of the row before each; the old entries move down past the new ones and the last fall off."""
+        k = self.k
+        changed, at = np.unique(rows, return_inverse=True)
+        old_c, old_s = self.idx[changed], self.s64[changed]
+        inserted = np.bincount(at * (k + 1) + ahead, minlength=changed.size * (k + 1)).reshape(-1, k + 1)
+        old_pos = np.arange(k) + np.cumsum(inserted, axis=1)[:, :k]
+        new_c, new_s = np.full_like(old_c, -1), np.full_like(old_s, np.nan)
+        i, slot = np.nonzero((old_c >= 0) & (old_pos < k))
+        new_c[i, old_pos[i, slot]], new_s[i, old_pos[i, slot]] = old_c[i, slot], old_s[i, slot]
+        fits = pos < k
+        new_c[at[fits], pos[fits]], new_s[at[fits], pos[fits]] = cols[fits], sims[fits]
+        self.idx[changed], self.s64[changed], self.sims[changed] = new_c, new_s, new_s
+
+    def _fill_unknown(self, vecs: np.ndarray, rows: np.ndarray) -> None:
+        """Compute the float64 similarities still unknown (``nan``) in the lists of ``rows``."""
+        i, slot = np.nonzero((self.idx[rows] >= 0) & np.isnan(self.s64[rows]))
+        if i.size:
+            i = rows[i]
+            self.s64[i, slot] = pair_similarity(vecs, i, self.idx[i, slot].astype(np.int64))
+
+
+_MERGE_CHUNK = 65_536  # new entries compared with their rows' lists at a time (bounded temporaries)
 
 
 def expansion_plan(
@@ -288,18 +369,69 @@ def expansion_plan(
     return needy, widest
 
 
-def survivors_within(r: np.ndarray, c: np.ndarray, s: np.ndarray) -> Survivors:
+def survivors_within(r: np.ndarray, c: np.ndarray, s: np.ndarray, dots: np.ndarray | None = None) -> Survivors:
     """:func:`expand_candidates`' ``survivors`` from every compatible partner ``(r, c, s)`` of the
     needy rows under their widest radii (:func:`expansion_plan`), computed once: each round keeps the
     entries of the rows it asks for whose distance fits that round's radii. Radii only grow, so a
     round's compatible pairs are a subset of these, and one pass at the widest radii costs less than
-    one pass per round."""
+    one pass per round. ``dots``: the entries' :func:`unit_dots` when already known."""
+    return _WidestSurvivors(r, c, s, dots)
 
-    def survivors(current: PairRules, rows: np.ndarray, _: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        keep = np.isin(r, rows) & within_radii(current, r, c)
-        return r[keep], c[keep], s[keep]
 
-    return survivors
+class _WidestSurvivors:
+    """:func:`survivors_within`'s function: the entries in row-best-first order (a round's selection
+    keeps it, so ranking needs no sort) with their :func:`unit_dots`, both computed once; each call
+    drops the entries of rows no longer asked for, so each call's rows must be among the previous
+    call's (as in :func:`expand_candidates`)."""
+
+    def __init__(self, r: np.ndarray, c: np.ndarray, s: np.ndarray, dots: np.ndarray | None) -> None:
+        order = None if in_row_best_first(r, c, s) else _row_best_first(r, c, s)
+        self.r, self.c, self.s = (x if order is None else x[order] for x in (r, c, s))
+        self.dots = None if dots is None else dots if order is None else dots[order]
+        self.asked: np.ndarray | None = None
+
+    def __call__(
+        self, current: PairRules, rows: np.ndarray, _: Candidates
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries of ``rows`` within both sides' radii under ``current``, in row-best-first order."""
+        asked = np.zeros(current.radius_km.shape[0], dtype=bool)
+        asked[rows] = True
+        if self.asked is not None and (asked & ~self.asked).any():
+            raise ValueError("survivors_within: each call must ask for a subset of the previous call's rows")
+        keep = asked[self.r]
+        self.r, self.c, self.s, self.asked = self.r[keep], self.c[keep], self.s[keep], asked
+        self.dots = unit_dots(current, self.r, self.c) if self.dots is None else self.dots[keep]
+        fits = self.dots >= np.maximum(current.cos_radius[self.r], current.cos_radius[self.c])
+        return self.r[fits], self.c[fits], self.s[fits]
+
+
+def in_row_best_first(r: np.ndarray, c: np.ndarray, s: np.ndarray) -> bool:
+    """Whether the entries already are in :func:`top_k_triples`' order (row, similarity descending,
+    partner ascending): an O(n) check that lets sorted input skip the sort."""
+    r0, r1, s0, s1 = r[:-1], r[1:], s[:-1], s[1:]
+    return bool(np.all((r1 > r0) | ((r1 == r0) & ((s1 < s0) | ((s1 == s0) & (c[1:] > c[:-1]))))))
+
+
+def ranked(r: np.ndarray, c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``top_k_triples(r, c, s, k=None)``, without its sort when the entries are in order already."""
+    if not in_row_best_first(r, c, s):
+        return top_k_triples(r, c, s, k=None)
+    return r, c, s, _run_ranks(r)
+
+
+def _run_ranks(rows: np.ndarray) -> np.ndarray:
+    """Each entry's position within its run of equal ``rows`` (rows grouped, e.g. sorted)."""
+    if rows.size == 0:
+        return np.zeros(0, np.int64)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    return np.arange(rows.size) - np.repeat(first, np.diff(np.append(first, rows.size)))
+
+
+def unit_dots(rules: PairRules, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The unit-vector dot product of each pair ``(i, j)``, bit for bit the one ``prefilter.within_radii``
+    compares with the radii: computed once, any round's distance test is then one comparison."""
+    u = rules.unit
+    return u[i, 0] * u[j, 0] + u[i, 1] * u[j, 1] + u[i, 2] * u[j, 2]
 
 
 _FLOOR_MARGIN = 1e-6  # stored float32 similarities are within this of the float64 ones
@@ -313,13 +445,3 @@ def partner_floor(cands: Candidates, needy: np.ndarray) -> np.ndarray:
     floor = np.where(np.isnan(kth), -np.inf, kth - _FLOOR_MARGIN)
     floor[needy] = np.inf
     return floor
-
-
-def useful_entries(
-    r: np.ndarray, c: np.ndarray, s: np.ndarray, floor: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The directed entries that can change a list during expansion: in their row's top ``k``, or
-    reaching the partner's ``floor`` (:func:`partner_floor`); the others cannot enter any list."""
-    r, c, s, rank = top_k_triples(r, c, s, k=None)
-    keep = (rank < k) | (s >= floor[c])
-    return r[keep], c[keep], s[keep]
