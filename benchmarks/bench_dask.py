@@ -13,11 +13,14 @@ processes (started before the clock runs; its start-up is reported apart). Every
 checked identical to the local one. Columns:
 
 * ``seconds``: the stage's wall time; ``speed-up``: local seconds / these seconds.
-* ``workers busy``: the slowest worker's own compute time in the first pass and in each expansion
-  round (what more workers can shrink).
+* ``workers busy``: the busiest worker process's own compute time (its tasks: the first pass of its
+  partition, then that partition's expansion pass; what more workers can shrink).
+* ``critical CPU``: the client's CPU plus the busiest worker process's task CPU: the run time to
+  expect when every worker has a core of its own. ``first/expansion CPU share``: each task's share
+  of the pass's CPU (how evenly the partitions split it).
 * ``overhead``: everything else: partitioning and packing on the client, shipping (scatter),
-  scheduling and result transfer, placing the lists, the client's part of each expansion round
-  (``EngineTimings.overhead_s``), with the components alongside.
+  scheduling and result transfer, placing the lists, the client's expansion rounds
+  (``EngineTimings.overhead_s``), with the components alongside; ``client CPU`` its CPU seconds.
 * ``halo``: users shipped to a partition besides its own (the price of geographic partitions).
 """
 
@@ -95,8 +98,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t0, c0 = time.perf_counter(), time.process_time()
             got, _ = dask_candidates(client, frame, vecs, rules, timings=timings, **kw)
             seconds, client_cpu = time.perf_counter() - t0, time.process_time() - c0
-        # the CPU on the critical path: the client's own, plus the busiest task of each parallel step
-        critical = client_cpu + max(timings.worker_cpu_s, default=0.0) + sum(timings.expansion_worker_cpu_s)
+        # the CPU on the critical path: the client's own, plus the busiest worker process's tasks (each
+        # task runs its partition's first pass and then its expansion pass, with no barrier between)
+        critical = client_cpu + timings.busiest_cpu_s
         identical = bool(np.array_equal(got.idx, want.idx) and np.array_equal(got.sims, want.sims, equal_nan=True))
         t = timings.as_dict()
         rows.append(
@@ -107,7 +111,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "speedup": round(local_s / seconds, 2),
                 "identical": identical,
                 "cluster_start_s": round(startup_s, 2),
-                "workers_busy_s": round(max(timings.worker_s, default=0.0) + sum(timings.expansion_worker_s), 2),
+                "workers_busy_s": round(timings.busiest_s, 2),
+                "first_pass_cpu_share": _shares(timings.worker_cpu_s),
+                "expansion_cpu_share": _shares(timings.expansion_worker_cpu_s),
                 "cpu_s": round(client_cpu + timings.worker_cpu_total_s, 2),
                 "critical_cpu_s": round(critical, 2),
                 "cpu_speedup": round(local_cpu / critical, 2),
@@ -121,7 +127,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if r["engine"] == "dask" and one:
             r["speedup_vs_dask1"] = round(one / r["seconds"], 2)
     parts = {
-        w: partition_users(frame, rules, parts=w, reach_km=np.maximum(rules.radius_km, MAX_RADIUS_KM))
+        w: partition_users(
+            frame, rules, parts=w, reach_km=np.maximum(rules.radius_km, MAX_RADIUS_KM), min_pool=MIN_POOL
+        )
         for w in args.workers
     }
     balance = {w: [round(p.work / max(sum(q.work for q in ps), 1.0), 3) for p in ps] for w, ps in parts.items()}
@@ -140,6 +148,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_avg": [round(x, 2) for x in os.getloadavg()],
         },
     }
+
+
+def _shares(seconds: list[float]) -> list[float]:
+    """Each task's share of the seconds of all tasks (how evenly a pass was split)."""
+    total = sum(seconds)
+    return [round(s / total, 3) if total else 0.0 for s in seconds]
 
 
 def run_batch(args: argparse.Namespace) -> dict[str, Any]:
@@ -256,6 +270,8 @@ def main() -> None:
         "client_cpu_s",
         "identical",
         "workers_busy_s",
+        "first_pass_cpu_share",
+        "expansion_cpu_share",
         "overhead_s",
         "partition_s",
         "scatter_s",

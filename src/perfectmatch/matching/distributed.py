@@ -8,12 +8,13 @@ Each partition is shipped once to a worker as compact numpy arrays: its *owned* 
 *halo*, every active user who may be a compatible partner of an owned user under radii up to the
 expansion cap. The worker runs the blocked engine's own units (:mod:`blocked`) over the owned
 blocks, covering each owned-owned block pair once and each owned-halo pair from the owned side,
-and returns the owned users' top-``k`` lists; the client places them in one global
-:class:`Candidates`. Radius expansion is the local engine's own loop
-(:func:`candidates.expand_candidates`), each round's searches run on the workers against the
-partitions they already hold. The sub-populations keep the global row order, so ranking ties
-(similarity, then partner row) break the same way: the result is identical to
-:func:`candidates.generate_with_expansion`, not an approximation.
+and returns the owned users' top-``k`` lists, then, in the same task, every compatible partner of
+its owned users left short under their widest radii (one pass, no round trip to the client); the
+client places the lists in one global :class:`Candidates` and derives the expansion rounds from
+those partners with the local engine's own loop (:func:`candidates.expand_candidates`). The
+sub-populations keep the global row order, so ranking ties (similarity, then partner row) break
+the same way: the result is identical to :func:`candidates.generate_with_expansion`, not an
+approximation.
 
 AI analysis and the global distribution stay in the client process (one rate limiter, one b-matching).
 """
@@ -33,8 +34,16 @@ from perfectmatch.errors import ConfigError
 from perfectmatch.frame import PopulationFrame
 from perfectmatch.matching.blocked import _COMPACT_ENTRIES, _ranges, exact_survivors
 from perfectmatch.matching.blocks import geo_cells
-from perfectmatch.matching.pairs import Candidates, _concat, top_k_triples
-from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, RadiusExpansion, haversine_km, unit_vectors
+from perfectmatch.matching.candidates import unit_dots
+from perfectmatch.matching.pairs import Candidates, top_k_triples
+from perfectmatch.matching.prefilter import (
+    EARTH_RADIUS_KM,
+    GOAL_COMPATIBLE,
+    PairRules,
+    RadiusExpansion,
+    haversine_km,
+    unit_vectors,
+)
 
 _FRAME_COLUMNS = ("ids", "gender", "seeks", "birth_day", "lat", "lon", "radius_km", "age_min", "age_max", "goal")
 _RULE_COLUMNS = ("ages", "active", "radius_km", "unit", "cos_radius")
@@ -62,24 +71,41 @@ class EngineTimings:
     partition_s: float = 0.0
     scatter_s: float = 0.0
     compute_s: float = 0.0  # from submitting the tasks to the last result gathered
-    worker_s: list[float] = field(default_factory=list)  # each task's own compute time, on its worker
+    worker_s: list[float] = field(default_factory=list)  # each task's first pass, on its worker (wall)
     merge_s: float = 0.0
-    expansion_s: float = 0.0  # radius expansion, workers and client together
-    expansion_worker_s: list[float] = field(default_factory=list)  # the expansion pass: busiest worker process (wall)
-    worker_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of each first-pass task
-    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # the expansion pass: busiest process (CPU)
+    expansion_s: float = 0.0  # the client's expansion rounds (the pass itself runs in the tasks)
+    expansion_worker_s: list[float] = field(default_factory=list)  # each task's expansion pass (wall)
+    worker_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of each task's first pass
+    expansion_worker_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of each task's expansion pass
+    busiest_cpu_s: float = 0.0  # CPU seconds of the busiest worker process (its tasks, both passes)
+    busiest_s: float = 0.0  # wall seconds of the busiest worker process's tasks
     worker_cpu_total_s: float = 0.0  # CPU seconds of all tasks together
     halo_users: int = 0
     owned_users: int = 0
 
+    def record(self, results: list[dict[str, Any]]) -> None:
+        """Take the tasks' own timings, summed per worker process for the busiest one."""
+        per_process: dict[int, list[float]] = {}
+        for res in results:
+            wall = res["seconds"] + res.get("expansion_seconds", 0.0)
+            cpu = res["cpu_s"] + res.get("expansion_cpu_s", 0.0)
+            self.worker_s.append(float(res["seconds"]))
+            self.worker_cpu_s.append(float(res["cpu_s"]))
+            self.expansion_worker_s.append(float(res.get("expansion_seconds", 0.0)))
+            self.expansion_worker_cpu_s.append(float(res.get("expansion_cpu_s", 0.0)))
+            self.worker_cpu_total_s += cpu
+            busy = per_process.setdefault(res.get("pid", id(res)), [0.0, 0.0])
+            busy[0] += wall
+            busy[1] += cpu
+        self.busiest_s = max((w for w, _ in per_process.values()), default=0.0)
+        self.busiest_cpu_s = max((c for _, c in per_process.values()), default=0.0)
+
     @property
     def overhead_s(self) -> float:
-        """Coordination: partitioning, shipping, scheduling and merging, i.e. the time not spent in the
-        slowest worker's own computation (of the first pass and of each expansion round). The
-        client's share of the expansion (merging new partners into the lists) counts here too."""
-        busiest = max(self.worker_s, default=0.0)
-        first = self.partition_s + self.scatter_s + max(self.compute_s - busiest, 0.0) + self.merge_s
-        return first + max(self.expansion_s - sum(self.expansion_worker_s), 0.0)
+        """Coordination: partitioning, shipping, scheduling, merging and the client's expansion rounds,
+        i.e. the time not spent in the busiest worker process's own computation."""
+        return (self.partition_s + self.scatter_s + max(self.compute_s - self.busiest_s, 0.0) + self.merge_s
+                + self.expansion_s)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +118,8 @@ class EngineTimings:
             "expansion_worker_s": [round(s, 3) for s in self.expansion_worker_s],
             "worker_cpu_s": [round(s, 3) for s in self.worker_cpu_s],
             "expansion_worker_cpu_s": [round(s, 3) for s in self.expansion_worker_cpu_s],
+            "busiest_s": round(self.busiest_s, 3),
+            "busiest_cpu_s": round(self.busiest_cpu_s, 3),
             "worker_cpu_total_s": round(self.worker_cpu_total_s, 3),
             "overhead_s": round(self.overhead_s, 3),
             "halo_users": self.halo_users,
@@ -191,14 +219,16 @@ def partition_users(
     reach_km: np.ndarray | None = None,
     cell_km: float = 40.0,
     tolerance: float = 1.1,
+    min_pool: int = 0,
 ) -> list[Partition]:
     """Split the active users of ``frame`` into at most ``parts`` geographic partitions with halos.
 
     Every active user is owned by exactly one partition; a partition's halo holds every active
     user that may pass the distance prefilter (within both radii) with one of its owned users under
     radii up to ``reach_km``, so the owned users' candidate lists can be computed from the partition
-    alone, also after radius expansion. Partitions are balanced on the estimated pair work under
-    ``rules.radius_km`` (users times users within reach, by cell).
+    alone, also after radius expansion. Partitions are balanced on the estimated pair work of the
+    first pass under ``rules.radius_km`` and, with ``reach_km`` and ``min_pool``, of the expansion
+    pass (:class:`_Tiles`).
 
     Parameters
     ----------
@@ -212,6 +242,8 @@ def partition_users(
         Geo cell side; must equal the blocked engine's ``cell_km`` (whole blocks per partition).
     tolerance
         A region whose work exceeds ``tolerance`` times the per-partition share is cut.
+    min_pool
+        The expansion's minimum pool (0: balance on the first pass only).
     """
     if parts < 1:
         raise ValueError(f"parts must be >= 1, got {parts}")
@@ -220,8 +252,6 @@ def partition_users(
     if len(cells) == 0:
         return []
     src, dst = _cell_links(cells, cells.radius_km)
-    sizes = cells.sizes.astype(np.float64)
-    within_reach = np.bincount(src, weights=sizes[dst], minlength=len(cells))  # users near each cell
     # tiles, the units a partition owns: the users of one class in one cell (whole blocks of the
     # blocked engine), so that a crowded cell can still be shared between partitions
     cell_row = np.repeat(np.arange(len(cells)), cells.sizes)  # cell of each entry of cells.rows
@@ -229,10 +259,13 @@ def partition_users(
     code = (frame.gender[r].astype(np.int64) * 256 + frame.seeks[r].astype(np.int64)) * 16 + frame.goal[r]
     _, first, tile_of = np.unique(cell_row * (int(code.max()) + 1) + code, return_index=True, return_inverse=True)
     tile_cell, tile_code = cell_row[first], code[first]
-    work = np.bincount(tile_of, minlength=first.size) * within_reach[tile_cell]
+    tile_info = _Tiles(cells, cell_row, code, tile_of, tile_cell, tile_code)
+    wide = _cell_links(cells, cells.reach_km) if reach_km is not None else (src, dst)
+    work = tile_info.first_pass_work(src, dst)
+    if reach_km is not None and min_pool > 0:
+        work = work + tile_info.expansion_work(rules, wide[0], wide[1], min_pool)
     owner = _assign_tiles(cells, src, dst, tile_cell, tile_code, work, parts, tolerance)[tile_of]
-    if reach_km is not None:
-        src, dst = _cell_links(cells, cells.reach_km)
+    src, dst = wide
     out = []
     for p in range(int(owner.max()) + 1):
         mine = owner == p
@@ -246,6 +279,72 @@ def partition_users(
         out.append(Partition(owned=owned, members=np.union1d(owned, halo), work=float(work[tiles].sum())))
     assert sum(p.owned.size for p in out) == r.size
     return out
+
+
+@dataclass(frozen=True)
+class _Tiles:
+    """Tiles (one class in one cell) with what their work estimates need: the cell and class of
+    every entry of ``cells.rows`` and of every tile."""
+
+    cells: _Cells
+    cell_row: np.ndarray
+    code: np.ndarray
+    tile_of: np.ndarray
+    tile_cell: np.ndarray
+    tile_code: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.tile_of, minlength=self.tile_cell.size).astype(np.float64)
+
+    def compatible_near(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(cells, classes)`` users of each cell whose class is compatible with each class, and the
+        class column of every tile."""
+        classes, k_of = np.unique(self.code, return_inverse=True)
+        g, seeks, goal = classes // 4096, (classes // 16) % 256, classes % 16
+        want = ((seeks[:, None] >> g[None, :]) & 1).astype(bool)
+        compat = want & want.T & GOAL_COMPATIBLE[goal[:, None], goal[None, :]]
+        count = np.zeros((len(self.cells), classes.size))
+        np.add.at(count, (self.cell_row, k_of), 1.0)
+        return count @ compat.astype(np.float64), np.searchsorted(classes, self.tile_code)
+
+    def _linked_sum(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Per tile, its compatible users in the cells linked to the tile's cell (``src``, ``dst``)."""
+        near, tile_class = self.compatible_near()
+        summed = np.zeros_like(near)
+        np.add.at(summed, src, near[dst])
+        return summed[self.tile_cell, tile_class]
+
+    def first_pass_work(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Tile size times the compatible users in the cells linked to its cell."""
+        return self.sizes * self._linked_sum(src, dst)
+
+    def expansion_work(self, rules: PairRules, src: np.ndarray, dst: np.ndarray, min_pool: int) -> np.ndarray:
+        """Twice (each pair from the needy side only, against once for two users in the symmetric first
+        pass) the tile's expected needy users times the compatible users within the widest links.
+
+        A tile's needy share is estimated from its expected pool, the compatible users in cells whose
+        centre is within the tile's mean radius: ``min(1, sqrt(15 min_pool / pool))``, fitted on the
+        simulated 100k and 300k populations (the pool's similarity share is unknown before the first
+        pass). Needy users cluster in sparse places and rare classes; used only to balance."""
+        share = np.minimum(1.0, np.sqrt(_NEEDY_POOL * min_pool / np.maximum(self.expected_pools(rules), 1.0)))
+        return 2.0 * self.sizes * share * self._linked_sum(src, dst)
+
+    def expected_pools(self, rules: PairRules) -> np.ndarray:
+        """Per tile, the compatible users in cells whose centre is within the tile's mean radius."""
+        near, tile_class = self.compatible_near()
+        unit = unit_vectors(self.cells.lat, self.cells.lon)
+        radius = np.bincount(self.tile_of, weights=rules.radius_km[self.cells.rows]) / self.sizes
+        pools = np.zeros(self.tile_cell.size)
+        step = max(1, 4_000_000 // max(len(self.cells), 1))
+        for lo in range(0, pools.size, step):
+            t = slice(lo, lo + step)
+            close = _lower_bound_km(unit[self.tile_cell[t]] @ unit.T) <= radius[t, None]  # (tiles, cells)
+            pools[t] = (close * near[:, tile_class[t]].T).sum(axis=1)
+        return pools
+
+
+_NEEDY_POOL = 15.0  # expected pool (per unit of min_pool) at which about every user is needy, see _Tiles
 
 
 def _assign_tiles(
@@ -370,42 +469,84 @@ def owned_survivors(
                            min_query=min_query, threads=threads, buffer_entries=buffer_entries, owned=owned)
 
 
-def partition_task(payload: dict[str, Any], *, k: int, threshold: float, tuning: dict[str, Any]) -> dict[str, Any]:
-    """Run on a worker: the top-``k`` lists of the partition's owned users, in global rows."""
+@dataclass(frozen=True)
+class ExpansionSpec:
+    """What a worker needs to run the radius-expansion pass right after its first pass: the local
+    engine's ``min_pool``, ``max_radius_km`` and ``factors`` (:func:`candidates.expansion_plan`)."""
+
+    min_pool: int
+    max_radius_km: float
+    factors: tuple[float, ...]
+
+
+def partition_task(
+    payload: dict[str, Any],
+    *,
+    k: int,
+    threshold: float,
+    tuning: dict[str, Any],
+    expansion: ExpansionSpec | None = None,
+) -> dict[str, Any]:
+    """Run on a worker: the top-``k`` lists of the partition's owned users, in global rows, then (with
+    ``expansion``) the expansion pass of its needy owned users (:func:`expansion_pass`), with no
+    round trip to the client in between: each worker goes on as soon as its own first pass is done."""
     t0, c0 = time.perf_counter(), time.thread_time()
     frame, vecs, rules = _unpack(payload)
     owned, rows = payload["owned"], payload["rows"]
     r, c, s = owned_survivors(frame, vecs, rules, owned, threshold=threshold, k=k, **tuning)
     r, c, s, rank = top_k_triples(r, c, s, k=k)  # as to_candidates ranks them
     mine = owned[r]
-    return {
+    out = {
         "rows": rows[r[mine]],
         "slots": rank[mine].astype(np.int16 if k < 2**15 else np.int64),
         "partners": rows[c[mine]].astype(np.int32),
         "sims": s[mine],  # float64: the values the lists are ranked on
         "seconds": time.perf_counter() - t0,
         "cpu_s": time.thread_time() - c0,
+        "pid": os.getpid(),
     }
+    if expansion is not None:
+        t1, c1 = time.perf_counter(), time.thread_time()
+        counts = np.bincount(r[mine], minlength=rows.size)
+        out["expansion"] = expansion_pass(frame, vecs, rules, owned, counts, spec=expansion, threshold=threshold,
+                                          tuning=tuning, rows=rows)
+        out["expansion_seconds"], out["expansion_cpu_s"] = time.perf_counter() - t1, time.thread_time() - c1
+    return out
 
 
-def expansion_task(
-    payload: dict[str, Any],
-    radius_km: np.ndarray,
-    needy: np.ndarray,
+def expansion_pass(
+    frame: PopulationFrame,
+    vecs: np.ndarray,
+    rules: PairRules,
+    owned: np.ndarray,
+    counts: np.ndarray,
     *,
+    spec: ExpansionSpec,
     threshold: float,
     tuning: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int]:
-    """Run on a worker: every compatible partner of the owned rows ``needy`` (member positions) under
-    their widest radii ``radius_km`` (one per member), as global-row triples, the seconds (wall, CPU)
-    spent and the process id; the client derives every expansion round from them (``candidates.survivors_within``)."""
-    t0, c0 = time.perf_counter(), time.thread_time()
-    frame, vecs, rules = _unpack(payload)
-    rows = payload["rows"]
-    r, c, s = exact_survivors(
-        frame, vecs, rules.with_radius(radius_km), threshold=threshold, k=None, rows=needy, **tuning
-    )
-    return rows[r], rows[c], s, time.perf_counter() - t0, time.thread_time() - c0, os.getpid()
+    rows: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every compatible partner of the partition's needy owned users (``counts``: their list lengths)
+    under the widest radii, as global-row triples in row-best-first order with their unit dots, ready
+    for ``candidates.survivors_within``.
+
+    Whether a halo user will be widened is not known here, so it gets the widest radius it could get
+    (:func:`widest_possible`): a superset of the pairs, which each round narrows to its own radii."""
+    start = rules.radius_km
+    cap = np.maximum(start, spec.max_radius_km)
+    needy = owned & (counts < spec.min_pool) & (start < cap) & bool(spec.factors)
+    widest = np.where(owned & ~needy, start, widest_possible(start, spec.max_radius_km, spec.factors))
+    r, c, s = exact_survivors(frame, vecs, rules.with_radius(widest), threshold=threshold, k=None,
+                              rows=np.flatnonzero(needy), **tuning)
+    r, c, s, _ = top_k_triples(r, c, s, k=None)  # member order is global row order (members are sorted)
+    return rows[r], rows[c], s, unit_dots(rules, r, c)
+
+
+def widest_possible(radius_km: np.ndarray, max_radius_km: float, factors: tuple[float, ...]) -> np.ndarray:
+    """The largest radius expansion can give each user: its own times the largest factor, capped at
+    ``max_radius_km`` (never below its own), as ``candidates.expansion_plan`` widens a needy user."""
+    cap = np.maximum(radius_km, max_radius_km)
+    return np.minimum(radius_km * max(factors, default=1.0), cap)
 
 
 # ------------------------------------------------------------------------------- client side
@@ -438,16 +579,17 @@ def dask_candidates(
     tuning
         ``cell_km``, ``age_band``, ``min_query``, ``threads``, ``buffer_entries`` as for the local engine.
     """
-    from perfectmatch.matching.candidates import EXPANSION_FACTORS, expand_candidates, expansion_plan, survivors_within
+    from perfectmatch.matching.candidates import EXPANSION_FACTORS, expand_candidates, survivors_within
     from perfectmatch.matching.pairs import _check
 
     _check(frame, vecs, rules, k)
     t = timings if timings is not None else EngineTimings()
-    n = len(frame)
     t0 = time.perf_counter()
     parts = parts or max(len(client.scheduler_info().get("workers", {})), 1)
-    reach = np.maximum(rules.radius_km, max_radius_km) if min_pool > 0 else None  # expansion's largest radii
-    split = partition_users(frame, rules, parts=parts, reach_km=reach, cell_km=tuning.get("cell_km", 40.0))
+    spec = ExpansionSpec(min_pool, max_radius_km, EXPANSION_FACTORS) if min_pool > 0 else None
+    reach = np.maximum(rules.radius_km, max_radius_km) if spec else None  # expansion's largest radii
+    split = partition_users(frame, rules, parts=parts, reach_km=reach, cell_km=tuning.get("cell_km", 40.0),
+                            min_pool=min_pool)
     payloads = [pack(frame, vecs, rules, p) for p in split]
     t.owned_users = sum(p.owned.size for p in split)
     t.halo_users = sum(p.halo for p in split)
@@ -456,53 +598,39 @@ def dask_candidates(
     futures = client.scatter(payloads, hash=False) if payloads else []
     t2 = time.perf_counter()
     t.scatter_s += t2 - t1
-    tasks = [client.submit(partition_task, f, k=k, threshold=threshold, tuning=tuning, pure=False) for f in futures]
-    results = client.gather(tasks)
+    try:
+        tasks = [client.submit(partition_task, f, k=k, threshold=threshold, tuning=tuning, expansion=spec, pure=False)
+                 for f in futures]
+        results = client.gather(tasks)
+        client.cancel(tasks)
+    finally:
+        client.cancel(futures)
     t3 = time.perf_counter()
     t.compute_s += t3 - t2
+    t.record(results)
+    lists, sims64 = _placed(len(frame), k, results)
+    got = [res["expansion"] for res in results if "expansion" in res]
+    r, c, s, dots = (np.concatenate([g[i] for g in got]) if got else np.zeros(0) for i in range(4))
+    t4 = time.perf_counter()
+    t.merge_s += t4 - t3
+    found = expand_candidates(
+        frame, vecs, rules, lists, threshold=threshold, min_pool=min_pool, max_radius_km=max_radius_km,
+        factors=EXPANSION_FACTORS, survivors=survivors_within(r.astype(np.int64), c.astype(np.int64), s, dots),
+        sims64=sims64,
+    )
+    t.expansion_s += time.perf_counter() - t4
+    return found
+
+
+def _placed(n: int, k: int, results: list[dict[str, Any]]) -> tuple[Candidates, np.ndarray]:
+    """The global lists from the partitions' owned lists (each row comes from exactly one partition)
+    and their float64 similarities (``nan`` where empty)."""
     idx = np.full((n, k), -1, dtype=np.int32)
     sims64 = np.full((n, k), np.nan)
     for res in results:
         idx[res["rows"], res["slots"]] = res["partners"]
         sims64[res["rows"], res["slots"]] = res["sims"]
-        t.worker_s.append(float(res["seconds"]))
-        t.worker_cpu_s.append(float(res["cpu_s"]))
-        t.worker_cpu_total_s += float(res["cpu_s"])
-    client.cancel(tasks)
-    t4 = time.perf_counter()
-    t.merge_s += t4 - t3
-
-    lists = Candidates(idx=idx, sims=sims64.astype(np.float32))
-    needy, widest = expansion_plan(rules, lists, min_pool=min_pool, max_radius_km=max_radius_km,
-                                   factors=EXPANSION_FACTORS)
-    try:
-        jobs = []
-        for part, fut in zip(split, futures, strict=True):
-            # one task per partition, where its data is: chunking a partition's rows into more tasks
-            # was measured slower (each task pays the sorting and copying of the whole partition)
-            rows = np.flatnonzero(needy[part.owned])
-            if rows.size:
-                jobs.append(client.submit(expansion_task, fut, widest[part.members],
-                                          np.searchsorted(part.members, part.owned[rows]),
-                                          threshold=threshold, tuning=tuning, pure=False))
-        got = client.gather(jobs)
-        per_process: dict[int, list[float]] = {}
-        for g in got:
-            wall_cpu = per_process.setdefault(g[5], [0.0, 0.0])
-            wall_cpu[0] += g[3]
-            wall_cpu[1] += g[4]
-        t.expansion_worker_s.append(max((w for w, _ in per_process.values()), default=0.0))
-        t.expansion_worker_cpu_s.append(max((c for _, c in per_process.values()), default=0.0))
-        t.worker_cpu_total_s += sum(g[4] for g in got)
-        r, c, s = _concat([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
-        found = expand_candidates(
-            frame, vecs, rules, lists, threshold=threshold, min_pool=min_pool, max_radius_km=max_radius_km,
-            factors=EXPANSION_FACTORS, survivors=survivors_within(r, c, s), sims64=sims64,
-        )
-    finally:
-        client.cancel(futures)
-    t.expansion_s += time.perf_counter() - t4
-    return found
+    return Candidates(idx=idx, sims=sims64.astype(np.float32)), sims64
 
 
 # ---------------------------------------------------------------------------------- cluster

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -76,13 +77,15 @@ def spread_frames(draw: st.DrawFn) -> Any:
     parts=st.integers(1, 5),
     max_radius=st.sampled_from([20.0, 100.0, 200.0]),
     cell_km=st.sampled_from([10.0, 40.0]),
+    min_pool=st.sampled_from([0, 20]),
 )
 def test_every_active_user_is_owned_once_and_the_halo_holds_every_partner_in_reach(
-    frame: Any, parts: int, max_radius: float, cell_km: float
+    frame: Any, parts: int, max_radius: float, cell_km: float, min_pool: int
 ) -> None:
     rules = build_rules(frame, day=TODAY)
     reach = np.maximum(rules.radius_km, max_radius)
-    split = partition_users(frame, rules, parts=parts, reach_km=reach, cell_km=cell_km)
+    split = partition_users(frame, rules, parts=parts, reach_km=reach, cell_km=cell_km, min_pool=min_pool)
+    assert all(np.isfinite(p.work) and p.work >= 0 for p in split)
     assert len(split) <= parts
     owned = np.concatenate([p.owned for p in split]) if split else np.zeros(0, np.int64)
     assert np.array_equal(np.sort(owned), np.flatnonzero(rules.active))  # each active user exactly once
@@ -144,3 +147,36 @@ def test_without_dask_installed_the_engine_says_how_to_get_it(monkeypatch: pytes
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(ConfigError, match=r"pip install 'perfectmatch\[dask\]'"), dask_client(None, workers=2):
         pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    radius=st.lists(st.sampled_from([5.0, 10.1, 33.3, 60.0, 199.9, 200.0, 250.0]), min_size=1, max_size=20),
+    cap=st.sampled_from([20.0, 100.0, 200.0]),
+)
+def test_the_widest_possible_radius_is_the_one_expansion_gives_a_needy_user(radius: list[float], cap: float) -> None:
+    from perfectmatch.matching.candidates import EXPANSION_FACTORS, expansion_plan
+    from perfectmatch.matching.distributed import widest_possible
+    from perfectmatch.matching.pairs import Candidates
+
+    r = np.array(radius)
+    rules = SimpleNamespace(radius_km=r, active=np.ones(r.size, dtype=bool))
+    empty = Candidates(idx=np.full((r.size, 1), -1, np.int32), sims=np.full((r.size, 1), np.nan, np.float32))
+    needy, widest = expansion_plan(rules, empty, min_pool=1, max_radius_km=cap, factors=EXPANSION_FACTORS)
+    bound = widest_possible(r, cap, EXPANSION_FACTORS)
+    assert np.array_equal(bound[needy], widest[needy])  # bit for bit: the worker's pass misses no pair
+    assert (bound >= r).all()
+
+
+def test_expansion_work_shifts_the_balance_towards_needy_tiles() -> None:
+    day = date(2026, 11, 25)
+    pop = simulate(4000, 5, today=day, bank=False)
+    rules = build_rules(pop.frame, day=day)
+    reach = np.maximum(rules.radius_km, 200.0)
+    first_only = partition_users(pop.frame, rules, parts=2, reach_km=reach)
+    both = partition_users(pop.frame, rules, parts=2, reach_km=reach, min_pool=20)
+    assert sum(p.work for p in both) > sum(p.work for p in first_only)  # the expansion pass's work is added
+    for split in (first_only, both):
+        work = [p.work for p in split]
+        assert len(split) == 2 and max(work) < 0.7 * sum(work)
+        assert np.array_equal(np.sort(np.concatenate([p.owned for p in split])), np.flatnonzero(rules.active))
