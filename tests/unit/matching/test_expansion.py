@@ -145,3 +145,22 @@ def test_survivors_within_keep_the_asked_rows_within_both_radii(frame, data: st.
         assert all(np.array_equal(a, b[keep][order]) for a, b in zip(got, (i, j, s), strict=True))
     with pytest.raises(ValueError, match="subset"):
         survivors(current, np.arange(n), empty)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), SIMS), max_size=40, unique_by=lambda t: t[:2]),
+       st.integers(0, 40))
+def test_sorted_blocks_merge_into_the_row_best_first_order(entries: list, cut: int) -> None:
+    from perfectmatch.matching.candidates import _merged_order
+    from perfectmatch.matching.pairs import top_k_triples
+
+    r = np.array([e[0] for e in entries], dtype=np.int64)
+    c = np.array([e[1] for e in entries], dtype=np.int64)
+    s = np.array([e[2] for e in entries], dtype=np.float64)
+    mine = r % 2 == 0  # two blocks with disjoint rows, each sorted, concatenated (as the Dask partitions)
+    blocks = [top_k_triples(r[m], c[m], s[m], k=None)[:3] for m in (mine, ~mine)]
+    br, bc, bs = (np.concatenate([b[i] for b in blocks]) for i in range(3))
+    if cut < br.size:  # sometimes not sorted blocks at all
+        br, bc, bs = np.roll(br, cut), np.roll(bc, cut), np.roll(bs, cut)
+    order = _merged_order(br, bc, bs)
+    assert order.tolist() == np.lexsort((bc, -bs, br)).tolist()
