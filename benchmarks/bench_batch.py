@@ -40,8 +40,15 @@ DAY = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
-def peak_rss_gib(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024**2
+def peak_rss_gib() -> float:
+    """This process's peak resident memory. Linux: ``VmHWM``, which starts afresh at ``exec``;
+    ``ru_maxrss`` would carry over the parent's peak at fork time (the population setup's, for the
+    batch subprocess: its 1M figures before this fix were the parent's 6.9 GiB or more)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024**2
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def _app(url: str, seed: int) -> Any:
@@ -88,14 +95,19 @@ def batch_only(url: str, seed: int) -> None:
     from perfectmatch.pipeline import run_daily_batch
 
     app = _app(url, seed)
+    high_water: dict[str, int] = {}  # the process's peak RSS after each stage: where the peak was reached
+
+    def after_stage(name: str) -> None:
+        high_water[name] = round(peak_rss_gib() * 1024)
+
     t0 = time.perf_counter()
-    report = run_daily_batch(app, day=DAY)
+    report = run_daily_batch(app, day=DAY, after_stage=after_stage)
     t_batch = time.perf_counter() - t0
     app.close()
     keys = ("active_users", "candidate_pairs", "matches", "coverage", "exposure_gini", "notifications")
     print(json.dumps({"batch_s": round(t_batch, 2), "stage_s": report.stage_seconds,
                       **{k: report.counts[k] for k in keys}, "peak_rss_gib": round(peak_rss_gib(), 2),
-                      "peak_rss_mib": round(peak_rss_gib() * 1024)}))
+                      "peak_rss_mib": round(peak_rss_gib() * 1024), "peak_rss_mib_after_stage": high_water}))
 
 
 def run_batch(url: str, seed: int, src: Path | None = None) -> dict[str, object]:
@@ -138,7 +150,8 @@ def run(n: int, work: Path, args: argparse.Namespace) -> list[dict[str, object]]
             r = run_batch(f"sqlite:///{scratch}", args.seed, src)
             scratch.unlink()
             rows.append({"users": n, "metros": args.metros, "code": label, "repeat": rep, **setup, **r})
-            print(f"# {n:,} users, {label}, run {rep + 1}: {r['batch_s']} s {r['stage_s']}", file=sys.stderr)
+            print(f"# {n:,} users, {label}, run {rep + 1}: {r['batch_s']} s {r['stage_s']}, peak MiB after each"
+                  f" stage {r.get('peak_rss_mib_after_stage')}", file=sys.stderr)
     compatible = compatible_pairs(f"sqlite:///{pristine}", args.seed)  # after the runs: their figures come first
     for r in rows:
         r.update(compatible_pairs=compatible,
