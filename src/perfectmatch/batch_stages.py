@@ -96,10 +96,13 @@ def vectors_stage(ctx: BatchContext) -> dict[str, Any] | None:
             built = len(built_set)
             have = uow.vector_matrix.load_matrix(spec.version, ids=frame.ids)
     # users without any questionnaire response have no vector and cannot be matched
-    keep = np.isin(frame.ids, have.ids)
-    ctx.frame = frame.take(keep)
-    order = np.searchsorted(have.ids, ctx.frame.ids)
-    ctx.vectors = have.take(order)
+    if np.array_equal(frame.ids, have.ids):  # the common case: no copy of a GB-sized matrix
+        keep = np.ones(len(frame), dtype=bool)
+        ctx.vectors = have
+    else:
+        keep = np.isin(frame.ids, have.ids)
+        ctx.frame = frame.take(keep)
+        ctx.vectors = have.take(np.searchsorted(have.ids, ctx.frame.ids))
     if "vectors" in ctx.done and built == 0:
         return None
     return {"vectors_built": built, "users_without_vector": int((~keep).sum())}

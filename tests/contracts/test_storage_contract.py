@@ -175,6 +175,33 @@ def test_vector_matrix_versions(engine: Engine) -> None:
         np.testing.assert_array_equal(got.vecs, vs.vecs[:1])
 
 
+@PROPS
+@given(wanted=st.lists(st.integers(0, 11), max_size=14), chunk=st.integers(1, 5))
+def test_vector_matrix_loads_chosen_ids_across_read_chunks(engine: Engine, monkeypatch: pytest.MonkeyPatch,
+                                                           wanted: list[int], chunk: int) -> None:
+    """Loading only some ids (repeated, unknown or none of them stored) returns exactly those stored,
+    sorted, whatever the read chunk size (SQLite reads in chunks straight into the result)."""
+    from perfectmatch.adapters.storage import population
+
+    monkeypatch.setattr(population, "CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    uow = SqlAlchemyUnitOfWork(engine)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with uow:
+        ids = np.array([new_user(uow, User(created_at=now, last_active_at=now)) for _ in range(8)])
+        vs = VectorSet("v1", ids, rng.standard_normal((8, 6)).astype(np.float32),
+                       rng.uniform(0.1, 1, (8, 5)).astype(np.float32), rng.uniform(0.8, 1, 8).astype(np.float32))
+        uow.vector_matrix.save_matrix(vs)  # not committed: each example rolls back what it wrote
+        asked = np.array([int(ids[w]) if w < 8 else int(ids.max()) + w for w in wanted], dtype=np.int64)
+        got = uow.vector_matrix.load_matrix("v1", ids=asked)
+        rows = np.flatnonzero(np.isin(ids, asked))
+        assert got.ids.tolist() == ids[rows].tolist()
+        for name in ("vecs", "importance", "completeness"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(vs, name)[rows])
+        assert len(uow.vector_matrix.load_matrix("v1")) == 8
+        uow.rollback()
+
+
 def test_vector_matrix_is_bit_exact_and_reads_legacy_rows(engine: Engine) -> None:
     """Stored float32 bytes come back unchanged (NaN payloads, -0.0, subnormals), a re-store replaces
     them, and rows written before importance and completeness existed read as 0.5 and 1.0."""

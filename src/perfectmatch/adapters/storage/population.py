@@ -249,33 +249,52 @@ class SqlVectorMatrix:
         Vectors of another version are stale and are not returned. Rows stored before importance
         and completeness existed read as neutral (0.5 each) and complete (1.0).
         """
-        if self._conn.dialect.name == "postgresql":
-            found = self._copy_out_vectors(version)
-        else:
-            found = self._select_vectors(version)
-        if ids is not None:
-            keep = np.isin(found.ids, np.asarray(ids, dtype=np.int64))
+        wanted = None if ids is None else np.unique(np.asarray(ids, dtype=np.int64))
+        if self._conn.dialect.name != "postgresql":
+            return self._select_vectors(version, wanted)
+        found = self._copy_out_vectors(version)
+        if wanted is not None:
+            keep = np.isin(found.ids, wanted)
             found = VectorSet(version, found.ids[keep], found.vecs[keep], found.importance[keep],
                               found.completeness[keep])
         return found
 
-    def _select_vectors(self, version: str) -> VectorSet:
-        """SQLite: a raw driver cursor (a Core select's per-row processing would dominate)."""
+    def _select_vectors(self, version: str, wanted: np.ndarray | None) -> VectorSet:
+        """SQLite: a raw driver cursor (a Core select's per-row processing would dominate), read in
+        chunks straight into the result arrays, keeping only ``wanted`` ids (sorted) when given: no
+        full-size copy of the rows' bytes beside the result (3.6 GB less transient memory at a
+        million 323-d vectors than one ``fetchall``)."""
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("SELECT user_id, data, importance, completeness FROM profile_vectors "
-                       "WHERE version = ? ORDER BY user_id", (version,))
-        rows = cursor.fetchall()
-        n = len(rows)
-        if not n:
-            return _no_vectors(version)
-        return VectorSet(
-            version=version,
-            ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-            vecs=np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(n, -1).astype(np.float32),
-            importance=np.frombuffer(b"".join(r[2] or _NEUTRAL_IMPORTANCE for r in rows), dtype="<f4")
-            .reshape(n, 5).astype(np.float32),
-            completeness=np.array([1.0 if r[3] is None else r[3] for r in rows], dtype=np.float32),
-        )
+        where = "FROM profile_vectors WHERE version = ?"
+        capacity = int(cursor.execute(f"SELECT COUNT(*) {where}", (version,)).fetchone()[0])
+        if wanted is not None:
+            capacity = min(capacity, wanted.size)
+        cursor.execute(f"SELECT user_id, data, importance, completeness {where} ORDER BY user_id", (version,))
+        out: VectorSet | None = None
+        m, d = 0, 0
+        while rows := cursor.fetchmany(CHUNK):
+            got = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            d = len(rows[0][1]) // 4
+            take = range(len(rows))
+            if wanted is not None:
+                take = np.flatnonzero(np.isin(got, wanted)).tolist()
+                if not take:
+                    continue
+            if out is None or m + len(take) > out.ids.size:  # the first chunk, or rows added since the count
+                out = _grown(out, m, version, d, max(capacity, 2 * m, m + len(take)))
+            end = m + len(take)
+            out.ids[m:end] = got[take]
+            out.vecs[m:end] = np.frombuffer(b"".join(rows[i][1] for i in take), dtype="<f4").reshape(len(take), d)
+            out.importance[m:end] = np.frombuffer(b"".join(rows[i][2] or _NEUTRAL_IMPORTANCE for i in take),
+                                                  dtype="<f4").reshape(len(take), 5)
+            out.completeness[m:end] = [1.0 if rows[i][3] is None else rows[i][3] for i in take]
+            m = end
+        if out is None:
+            return _no_vectors(version, d)
+        if m == out.ids.size:
+            return out
+        return VectorSet(version, out.ids[:m].copy(), out.vecs[:m].copy(), out.importance[:m].copy(),
+                         out.completeness[:m].copy())
 
     def _copy_out_vectors(self, version: str) -> VectorSet:
         """PostgreSQL: one binary ``COPY ... TO STDOUT`` parsed by numpy as fixed-width rows, sorted by id."""
@@ -305,6 +324,16 @@ _VECTOR_COLUMNS = ("user_id", "version", "dim", "data", "importance", "completen
 _NEUTRAL_IMPORTANCE = np.full(5, 0.5, dtype="<f4").tobytes()
 
 
-def _no_vectors(version: str) -> VectorSet:
-    return VectorSet(version, np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros((0, 5), np.float32),
+def _grown(old: VectorSet | None, m: int, version: str, d: int, capacity: int) -> VectorSet:
+    """Empty result arrays for ``capacity`` vectors of ``d`` dimensions, holding ``old``'s first ``m``."""
+    new = VectorSet(version, np.empty(capacity, np.int64), np.empty((capacity, d), np.float32),
+                    np.empty((capacity, 5), np.float32), np.empty(capacity, np.float32))
+    if old is not None:
+        new.ids[:m], new.vecs[:m], new.importance[:m], new.completeness[:m] = (
+            old.ids[:m], old.vecs[:m], old.importance[:m], old.completeness[:m])
+    return new
+
+
+def _no_vectors(version: str, d: int = 0) -> VectorSet:
+    return VectorSet(version, np.zeros(0, np.int64), np.zeros((0, d), np.float32), np.zeros((0, 5), np.float32),
                      np.zeros(0, np.float32))
