@@ -534,7 +534,10 @@ def notify_stage(ctx: BatchContext) -> dict[str, Any] | None:
     with ctx.app.uow as uow:
         uow.batch.add_notifications(notes)
         uow.commit()
-        pending = uow.batch.undelivered(prefix)
+        stored = uow.batch.undelivered(prefix)
+    # the stored content wins: a resumed run meets what an earlier attempt recorded (a deferral)
+    pending = [n if (c := stored[n.id]) == n.content else n.model_copy(update={"content": c})
+               for n in notes if n.id in stored]
     tally = ctx.app.notification_service.deliver_stored(pending)
     before = ctx.done.get("notify", {})
     return {"notifications": len(notes),

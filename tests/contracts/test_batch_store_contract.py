@@ -67,10 +67,11 @@ def test_notifications_insert_once_and_mark_delivered(engine: Engine) -> None:
         uow.batch.add_notifications([note])
         uow.batch.add_notifications([note.model_copy(update={"content": {"x": 1}})])
         uow.commit()
-        assert uow.batch.undelivered(f"batch:{DAY}:") == [note]
+        assert uow.batch.undelivered(f"batch:{DAY}:") == {note.id: note.content}
+        assert uow.batch.undelivered(f"batch:{DAY}:9") == {}
         uow.batch.mark_delivered([note.id], NOW)
         uow.commit()
-        assert uow.batch.undelivered(f"batch:{DAY}:") == []
+        assert uow.batch.undelivered(f"batch:{DAY}:") == {}
         assert uow.notifications.get(note.id).delivered
 
 

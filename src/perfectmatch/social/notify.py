@@ -55,6 +55,7 @@ RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
 DEFER, FAILURES = "_deferUntil", "_failures"
 BATCH_PREFIX = "batch:"  # written and delivered by the daily batch's own notify stage
 HOUR = timedelta(hours=1)
+_DEFAULTS = NotificationPreferences(user_id=0)  # the settings of a user who never changed any
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ class Outcome:
 
 def _limit_wait(delivered_at: list[datetime], limit: int, now: datetime) -> datetime | None:
     """When another notification may go out, if ``limit`` were delivered in the closed hour to ``now``."""
-    recent = sorted(t for t in delivered_at if t >= now - HOUR)
+    if len(delivered_at) < limit:  # the common case (most users got nothing this hour): nothing to sort
+        return None
+    since = now - HOUR
+    recent = sorted(t for t in delivered_at if t >= since)
     if len(recent) < limit:
         return None
     return recent[len(recent) - limit] + HOUR + timedelta(seconds=1)
@@ -263,7 +267,7 @@ class NotificationService:
 
     def _deliver_one(self, note: Notification, prefs: NotificationPreferences | None, recent: list[datetime],
                      now: datetime) -> str:
-        prefs = prefs or NotificationPreferences(user_id=note.user_id)
+        prefs = prefs or _DEFAULTS  # only the settings are read here, never the owner
         ch = _narrowed(note.channels, prefs.channels)
         kept: Notification | None = note
         if prefs.allows(note.type) and (ch.push or ch.in_app or ch.email) and (

@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, insert, or_, select, update
+import orjson
+from sqlalchemy import Connection, Text, and_, cast, insert, or_, select, update
 
 from perfectmatch.adapters.storage import schema as s
 from perfectmatch.adapters.storage.bulk import AsText, dumps, insert_rows
-from perfectmatch.adapters.storage.mappings import MATCHES, NOTIFICATIONS
+from perfectmatch.adapters.storage.mappings import MATCHES
 from perfectmatch.adapters.storage.population import CHUNK
 from perfectmatch.errors import BatchLockedError
 from perfectmatch.frame import pair_keys
@@ -158,12 +159,13 @@ class SqlBatchStore:
         insert_rows(self._conn, "notifications", _NOTIFICATION_COLUMNS, rows, key=("id",), replace=False)
         return len(rows)
 
-    def undelivered(self, id_prefix: str) -> list[Notification]:
+    def undelivered(self, id_prefix: str) -> dict[str, dict[str, Any]]:
+        """Content by id of the not yet delivered notifications under ``id_prefix``: two columns through
+        the driver, JSON parsed by orjson (a ``Notification`` per row cost ~70 us at 600k rows)."""
         n = s.notifications
-        rows = self._conn.execute(
-            select(n).where(n.c.id.startswith(id_prefix, autoescape=True), n.c.delivered.is_(False)).order_by(n.c.id)
-        ).mappings()
-        return [NOTIFICATIONS.from_row(r) for r in rows]
+        rows = self._conn.execute(select(n.c.id, cast(n.c.content, Text)).where(
+            n.c.id.startswith(id_prefix, autoescape=True), n.c.delivered.is_(False)))
+        return {note_id: orjson.loads(content) for note_id, content in rows}
 
     def delivered_since(self, user_ids: list[int], since: datetime) -> dict[int, list[datetime]]:
         """Delivery times at or after ``since`` of each listed user's notifications (for hourly limits)."""
