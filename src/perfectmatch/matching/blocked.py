@@ -37,6 +37,8 @@ _GEO_MARGIN = 2e-6
 T = TypeVar("T")
 R = TypeVar("R")
 _COMPACT_ENTRIES = 20_000_000
+_PRODUCT_ENTRIES = 1 << 24  # entries of one matrix product at most (64 MiB of float32), see _query_chunks
+_MIN_CHUNK_ROWS = 128  # query rows of one product at least, so that BLAS stays efficient
 _DOT_SPAN = 1 << 25  # grid products lie in (-2**24, 2**24)
 
 
@@ -94,8 +96,11 @@ def exact_survivors(
     floor = np.full(len(frame), -np.inf) if symmetric and k is not None else None
 
     def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
+        pos, tpos, unit_stop = unit
         out: tuple[list, list, list] = ([], [], [])
-        _unit_survivors(rules, side, *unit, min_dot=min_dot, k=k, symmetric=symmetric, out=out, floor=floor)
+        for part in _query_chunks(pos, tpos.size):
+            _unit_survivors(rules, side, part, tpos, unit_stop, min_dot=min_dot, k=k, symmetric=symmetric, out=out,
+                            floor=floor)
         return out
 
     with blas_threads(threads):
@@ -117,6 +122,17 @@ def exact_survivors(
     if symmetric:
         r, c, s, _ = top_k_triples(r, c, s, k=k)
     return r.astype(np.int64), c.astype(np.int64), s
+
+
+def _query_chunks(pos: np.ndarray, targets: int) -> Iterator[np.ndarray]:
+    """``pos`` in slices of at most ``_PRODUCT_ENTRIES / targets`` rows (never fewer than ``_MIN_CHUNK_ROWS``):
+    a unit's product, comparison mask and survivors are then bounded in memory (the largest unit of a
+    million users is 9,355 x 72,480 entries, 2.7 GB of float32 products in one piece). Rows are
+    independent, so the slices give the same entries; a target's k-th within a slice is still a
+    valid lower bound of its final k-th, so pruning stays exact."""
+    step = max(_MIN_CHUNK_ROWS, _PRODUCT_ENTRIES // max(targets, 1))
+    for lo in range(0, pos.size, step):
+        yield pos[lo : lo + step]
 
 
 def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -268,13 +284,14 @@ def pool_sizes(
     blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric)
     side = _SortedSide.of(frame, None, rules, blocks.rows)
     counts = np.zeros(n, dtype=np.int64)
-    for pos, tpos, unit_stop in units:
-        r, c = side.preselect(pos, tpos)
-        qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
-        ok = _exact_rest(frame, rules, qi, tj)
-        counts += np.bincount(qi[ok], minlength=n)
-        if symmetric:
-            counts += np.bincount(tj[ok & (tpos[c] >= unit_stop)], minlength=n)
+    for unit_pos, tpos, unit_stop in units:
+        for pos in _query_chunks(unit_pos, tpos.size):
+            r, c = side.preselect(pos, tpos)
+            qi, tj = blocks.rows[pos[r]], blocks.rows[tpos[c]]
+            ok = _exact_rest(frame, rules, qi, tj)
+            counts += np.bincount(qi[ok], minlength=n)
+            if symmetric:
+                counts += np.bincount(tj[ok & (tpos[c] >= unit_stop)], minlength=n)
     return counts
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from popgen import TODAY, exclusions, frames, random_frame, vectors
+from popgen import TODAY, exclusions, frames, random_frame, random_vectors, vectors
 
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.matching.candidates import (
@@ -14,6 +14,7 @@ from perfectmatch.matching.candidates import (
     dense_candidates,
     exact_candidates,
     pair_similarity,
+    pool_sizes,
 )
 from perfectmatch.matching.pairs import grid_scale, grid_vectors, similarity_of
 from perfectmatch.matching.prefilter import build_rules, is_compatible
@@ -70,6 +71,47 @@ def test_exact_equals_dense_for_any_partition(
     sub = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, rows=rows, min_query=min_query)
     assert np.array_equal(sub.idx[rows], dense.idx[rows])
     assert (sub.idx[np.setdiff1d(np.arange(len(frame)), rows)] == -1).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.integers(1, 6), st.integers(1, 5), st.integers(1, 60))
+def test_products_in_row_slices_give_the_same_candidates(data: st.DataObject, k: int, min_rows: int,
+                                                         max_entries: int) -> None:
+    """Units cut into row slices (as the largest units of a big population are, to bound memory)
+    give the dense reference's lists and pool sizes, for full, partial and threaded runs."""
+    from unittest import mock
+
+    from perfectmatch.matching import blocked
+
+    frame = data.draw(frames(max_n=40))
+    vecs = data.draw(vectors(len(frame)))
+    rules = build_rules(frame, day=TODAY, excluded=data.draw(exclusions(frame)))
+    dense = dense_candidates(frame, vecs, rules, k=k, threshold=0.3, chunk_rows=7)
+    pools = pool_sizes(frame, rules, cell_km=30.0, min_query=8)
+    with mock.patch.object(blocked, "_PRODUCT_ENTRIES", max_entries), mock.patch.object(blocked, "_MIN_CHUNK_ROWS",
+                                                                                          min_rows):
+        _same(exact_candidates(frame, vecs, rules, k=k, threshold=0.3, cell_km=30.0, min_query=8), dense)
+        _same(exact_candidates(frame, vecs, rules, k=k, threshold=0.3, min_query=8, workers=2), dense)
+        rows = np.arange(0, len(frame), 2)
+        sub = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, rows=rows, min_query=8)
+        assert np.array_equal(sub.idx[rows], dense.idx[rows])
+        assert pool_sizes(frame, rules, cell_km=30.0, min_query=8).tolist() == pools.tolist()
+
+
+@pytest.mark.parametrize(("max_entries", "min_rows"), [(1, 1), (500, 3), (4000, 16)])
+def test_row_slices_on_a_dense_metro_give_the_same_candidates(max_entries: int, min_rows: int) -> None:
+    """The same on a seeded 600-user metro, where units have many rows and credit many entries to
+    blocks outside themselves (hypothesis frames are too sparse to always reach that)."""
+    from unittest import mock
+
+    from perfectmatch.matching import blocked
+
+    frame, vecs = random_frame(600, seed=4, spread_deg=0.3), random_vectors(600, seed=4)
+    rules = build_rules(frame, day=TODAY)
+    dense = dense_candidates(frame, vecs, rules, k=7, threshold=0.3, chunk_rows=64)
+    with mock.patch.object(blocked, "_PRODUCT_ENTRIES", max_entries), mock.patch.object(blocked, "_MIN_CHUNK_ROWS",
+                                                                                          min_rows):
+        _same(exact_candidates(frame, vecs, rules, k=7, threshold=0.3, min_query=40, workers=2), dense)
 
 
 @settings(max_examples=15, deadline=None)
