@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from perfectmatch.frame import TIERS, PopulationFrame, VectorSet, day_number, pair_keys
+from perfectmatch.frame import TIERS, MatchBatch, PopulationFrame, VectorSet, day_number, pair_keys
 from perfectmatch.matching import candidates as cand
 from perfectmatch.matching import distribution, prefilter, scoring
 from perfectmatch.matching.vectors import DIMENSIONS, TEXT_BLOCK, completeness, cosine_threshold
@@ -23,7 +23,6 @@ from perfectmatch.models import (
     Notification,
     NotificationType,
     Priority,
-    ScoreSource,
     Tier,
 )
 from perfectmatch.ports import PairAnalysis, PairContext, Progress
@@ -447,28 +446,20 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     lo_ids, hi_ids = np.minimum(ids[a[chosen]], ids[b[chosen]]), np.maximum(ids[a[chosen]], ids[b[chosen]])
     excluded_hit = np.isin(pair_keys(lo_ids, hi_ids), ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
-    vector_r = [round(x, 6) for x in vector[chosen].tolist()]
+    vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it
     final_r = [round(x, 3) for x in final[chosen].tolist()]
-    ai_r = [None if x != x else x for x in ai[chosen].tolist()]  # nan (not analysed) -> None
-    enum = {x.value: x for x in ScoreSource}
-    source_r = [enum[x] for x in source[chosen].tolist()]
-    lo_r, hi_r = lo_ids.tolist(), hi_ids.tolist()
     with ctx.app.uow as uow:  # insights and matches commit together, built and inserted in chunks
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
             missing = part[np.array([k not in analysed for k in part.tolist()], dtype=bool)] if analysed else part
             basics = _fallback_rows(ctx, missing, _block_similarities(ctx, a[missing], b[missing]))
-            fallback_ids = dict(zip(missing.tolist(), (r["id"] for r in basics), strict=True))
             uow.batch.add_insights(basics)
+            fallback = dict(zip(missing.tolist(), (r["id"] for r in basics), strict=True))
             end = lo + part.size
-            columns = (lo_r[lo:end], hi_r[lo:end], vector_r[lo:end], ai_r[lo:end], final_r[lo:end], source_r[lo:end])
-            uow.batch.add_matches([
-                Match(  # validated: pydantic-core's validation (~3.5 us) is faster than model_construct
-                    user_a=x, user_b=y, day=ctx.day, vector_score=v, ai_score=s, final_score=f, source=src,
-                    insight_id=analysed.get(k) or fallback_ids.get(k),
-                )
-                for x, y, v, s, f, src, k in zip(*columns, part.tolist(), strict=True)
-            ])
+            uow.batch.add_matches(MatchBatch(  # checked as a whole, as each Match would be
+                day=ctx.day, user_a=lo_ids[lo:end], user_b=hi_ids[lo:end], vector_score=vector_r[lo:end],
+                ai_score=ai[part], final_score=final_r[lo:end], source=source[part],
+                insight_id=[analysed.get(k) or fallback.get(k) for k in part.tolist()]))
         uow.commit()
     ctx.matches = MatchColumns(lo_ids, hi_ids, np.asarray(final_r, dtype=np.float64))
     per_user = np.bincount(np.concatenate([a[chosen], b[chosen]]), minlength=len(frame))

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 
-from perfectmatch.frame import PopulationFrame, VectorSet
+from perfectmatch.frame import MatchBatch, PopulationFrame, VectorSet
 from perfectmatch.models import (
     Block,
     Conversation,
@@ -142,7 +142,7 @@ class BatchStore(Protocol):
         """Sorted ``frame.pair_keys`` of every pair ever matched or blocked."""
         ...
 
-    def add_matches(self, matches: list[Match]) -> int: ...
+    def add_matches(self, matches: Sequence[Match] | MatchBatch) -> int: ...
 
     def matches_on(self, day: date) -> list[Match]: ...
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
-from perfectmatch.errors import BatchLockedError
-from perfectmatch.frame import pair_keys
+from perfectmatch.errors import BatchLockedError, InvalidInputError
+from perfectmatch.frame import MatchBatch, pair_keys
 from perfectmatch.models import Block, Match, Notification, NotificationType, ScoreSource, User
 
 DAY = date(2026, 3, 1)
@@ -73,6 +77,40 @@ def test_notifications_insert_once_and_mark_delivered(engine: Engine) -> None:
         uow.commit()
         assert uow.batch.undelivered(f"batch:{DAY}:") == {}
         assert uow.notifications.get(note.id).delivered
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(0, 1), st.one_of(st.just(math.nan), st.floats(0, 100)), st.floats(0, 100),
+                          st.sampled_from(list(ScoreSource)), st.one_of(st.none(), st.text("ab:09", max_size=8))),
+                min_size=1, max_size=4))
+def test_match_columns_store_what_the_models_store(engine: Engine, rows: list[tuple]) -> None:
+    """A ``MatchBatch`` (numpy or list columns) reads back equal to storing one ``Match`` per row."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        first, *others = users(uow, len(rows) + 1)
+        models = [Match(user_a=first, user_b=o, day=DAY, vector_score=v, ai_score=None if s != s else s,
+                        final_score=f, source=src, insight_id=i)
+                  for o, (v, s, f, src, i) in zip(others, rows, strict=True)]
+        v, s, f, src, i = zip(*rows, strict=True)
+        batch = MatchBatch(day=DAY, user_a=np.full(len(rows), first), user_b=np.array(others), vector_score=list(v),
+                           ai_score=np.array(s), final_score=np.array(f), source=[x.value for x in src],
+                           insight_id=list(i))
+        assert uow.batch.add_matches(batch) == len(rows)
+        assert sorted(uow.batch.matches_on(DAY), key=lambda m: m.user_b) == models
+        uow.rollback()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"user_b": [1]}, "row 0 .*user_a < user_b"), ({"vector_score": [1.5]}, "vector_score must be in"),
+    ({"ai_score": [-1.0]}, "ai_score"), ({"final_score": [101.0]}, "final_score"),
+    ({"source": ["oracle"]}, "source must be one of"), ({"insight_id": []}, "insight_id has 0 rows"),
+])
+def test_match_columns_refuse_what_a_match_refuses(change: dict, message: str) -> None:
+    good = {"day": DAY, "user_a": [1], "user_b": [2], "vector_score": [0.5], "ai_score": [math.nan],
+            "final_score": [80.0], "source": ["vector"], "insight_id": [None]}
+    MatchBatch(**good)
+    with pytest.raises(InvalidInputError, match=message):
+        MatchBatch(**{**good, **change})
 
 
 def test_bulk_inserts_mixing_existing_new_and_repeated_keys(engine: Engine) -> None:

@@ -3,6 +3,7 @@ insights and notifications — all set-based (a few statements per stage, never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,14 +16,21 @@ from perfectmatch.adapters.storage.bulk import AsText, dumps, insert_rows
 from perfectmatch.adapters.storage.mappings import MATCHES
 from perfectmatch.adapters.storage.population import CHUNK
 from perfectmatch.errors import BatchLockedError
-from perfectmatch.frame import pair_keys
-from perfectmatch.models import Channels, Match, Notification
+from perfectmatch.frame import MatchBatch, pair_keys
+from perfectmatch.models import Channels, Match, MatchStatus, Notification
 
 _MATCH_COLUMNS = ("user_a", "user_b", "day", "vector_score", "ai_score", "final_score", "source", "insight_id",
                   "status")
 _INSIGHT_COLUMNS = ("id", "user_a", "user_b", "day", "source", "score", "basic", "premium")
 _NOTIFICATION_COLUMNS = ("id", "user_id", "type", "priority", "content", "channels", "delivered", "read",
                          "created_at", "delivered_at", "read_at")
+
+
+def _plain(column: Sequence[Any]) -> list[Any]:
+    """A column as a list of Python values (numpy arrays converted in one call)."""
+    if isinstance(column, np.ndarray):
+        return column.tolist()
+    return column if isinstance(column, list) else list(column)
 
 
 class SqlBatchStore:
@@ -100,11 +108,20 @@ class SqlBatchStore:
         arr = np.asarray(rows, dtype=np.int64)
         return np.unique(pair_keys(arr[:, 0], arr[:, 1]))
 
-    def add_matches(self, matches: list[Match]) -> int:
-        """Bulk insert new matches (a pair that already exists is left untouched)."""
+    def add_matches(self, matches: Sequence[Match] | MatchBatch) -> int:
+        """Bulk insert new matches, as models or as one day's columns (a pair that already exists is
+        left untouched)."""
         day = AsText(self._conn.dialect.name == "sqlite")
-        rows = [(m.user_a, m.user_b, day(m.day), m.vector_score, m.ai_score, m.final_score, m.source.value,
-                 m.insight_id, m.status.value) for m in matches]
+        if isinstance(matches, MatchBatch):
+            text, offered = day(matches.day), MatchStatus.OFFERED.value
+            rows = [(x, y, text, v, None if s != s else s, f, src, i, offered)  # nan (not analysed) -> NULL
+                    for x, y, v, s, f, src, i in zip(
+                        _plain(matches.user_a), _plain(matches.user_b), _plain(matches.vector_score),
+                        _plain(matches.ai_score), _plain(matches.final_score), _plain(matches.source),
+                        matches.insight_id, strict=True)]
+        else:
+            rows = [(m.user_a, m.user_b, day(m.day), m.vector_score, m.ai_score, m.final_score, m.source.value,
+                     m.insight_id, m.status.value) for m in matches]
         insert_rows(self._conn, "matches", _MATCH_COLUMNS, rows, key=("user_a", "user_b"), replace=False)
         return len(rows)
 
