@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, text
 from perfectmatch.adapters.storage.engine import make_engine, upgrade
 from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
 from perfectmatch.ai.content import compact_fallbacks, split_content
-from perfectmatch.frame import VectorSet
+from perfectmatch.frame import MatchBatch, VectorSet
 from perfectmatch.matching.vectors import DIMENSIONS, TEXT_BLOCK
 from perfectmatch.models import Channels, Match, Notification, NotificationType, Priority, ScoreSource
 from perfectmatch.populations.simulate import simulate
@@ -134,12 +134,18 @@ def run(kind: str, n: int, repeat: int, seed: int, tmp: str, pg_url: str) -> lis
             # users cascade to every table below; the following paths refill them each round
             keep("population.save", _timed(uow, save, "users"))
         vs, matches, insights, compact, notes = _inputs(n, ids, seed)
+        ai = [np.nan if m.ai_score is None else m.ai_score for m in matches]
+        columns = (np.array([m.user_a for m in matches]), np.array([m.user_b for m in matches]),
+                   [m.vector_score for m in matches], np.array(ai), np.array([m.final_score for m in matches]),
+                   np.array([m.source.value for m in matches], object), [m.insight_id for m in matches])
         for _ in range(repeat):
             keep("population.load", _timed(uow, lambda u: u.population.load(), None))
             keep("save_matrix (first store)", _timed(uow, lambda u: u.vector_matrix.save_matrix(vs), "profile_vectors"))
             keep("save_matrix (re-store)", _timed(uow, lambda u: u.vector_matrix.save_matrix(vs), None))
             keep("load_matrix", _timed(uow, lambda u: u.vector_matrix.load_matrix(vs.version), None))
             keep("add_matches", _timed(uow, lambda u: u.batch.add_matches(matches), "matches"))
+            keep("add_matches (MatchBatch columns, as the batch)",
+                 _timed(uow, lambda u: u.batch.add_matches(MatchBatch(DAY, *columns)), "matches"))
             keep("add_insights (1.5 KB dicts)", _timed(uow, lambda u: u.batch.add_insights(insights), "insights"))
             keep("add_insights (compact text)", _timed(uow, lambda u: u.batch.add_insights(compact), "insights"))
             keep("add_notifications", _timed(uow, lambda u: u.batch.add_notifications(notes), "notifications"))
