@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distribution_reference import reference_allocate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.frame import pair_keys
-from perfectmatch.matching.distribution import _greedy_b_matching, allocate, check, gini
+from perfectmatch.matching.distribution import (
+    _best_first,
+    _greedy_b_matching,
+    _stable_argsort,
+    allocate,
+    check,
+    gini,
+)
 
 
 @st.composite
@@ -60,6 +68,64 @@ def test_vectorised_rounds_equal_sequential_greedy(data: st.DataObject) -> None:
     a = np.array([e[0] for e in edges], dtype=np.int64)
     b = np.array([e[1] for e in edges], dtype=np.int64)
     assert _greedy_b_matching(a, b, room).tolist() == _sequential_greedy(a, b, room)
+
+
+@st.composite
+def tied_pairs(draw: st.DrawFn) -> dict:
+    """Pairs with many ties in priority: few score levels, equal degrees, repeated and self pairs."""
+    n = draw(st.integers(2, 40))
+    m = draw(st.integers(0, 300))
+    rows = st.lists(st.integers(0, n - 1), min_size=m, max_size=m)
+    a, b = np.array(draw(rows), dtype=np.int64), np.array(draw(rows), dtype=np.int64)
+    levels = draw(st.lists(st.sampled_from([60.0, 70.0, 70.5, 80.0, 90.0, 100.0]), min_size=1, max_size=4))
+    scores = np.array(draw(st.lists(st.sampled_from(levels), min_size=m, max_size=m)))
+    caps = np.array(draw(st.lists(st.sampled_from([0, 1, 2, 3, 5, 50]), min_size=n, max_size=n)), dtype=np.int64)
+    boost = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    return {"a": a, "b": b, "scores": scores, "caps": caps, "boost": boost,
+            "congestion": draw(st.sampled_from([0.0, 2.0])), "boost_points": draw(st.sampled_from([0.0, 10.0]))}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(tied_pairs(), scored_pairs()), st.sampled_from(["global", "greedy"]))
+def test_allocation_equals_the_reference_bit_for_bit(p: dict, method: str) -> None:
+    """The round-based code selects exactly what the code before it (kept in the tests) selected."""
+    kw = {k: p[k] for k in ("boost", "congestion", "boost_points", "excluded", "ids") if k in p}
+    got = allocate(p["a"], p["b"], p["scores"], caps=p["caps"], method=method, **kw)
+    assert got.selected.tolist() == reference_allocate(p["a"], p["b"], p["scores"], caps=p["caps"], method=method,
+                                                       **kw).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_allocation_equals_the_reference_on_a_heavy_tailed_day(seed: int) -> None:
+    """A few thousand users with popularity-weighted partners: long dead runs, many rounds."""
+    rng = np.random.default_rng(seed)
+    n, m = 3000, 40_000
+    weight = np.cumsum(rng.lognormal(0.0, 1.5, n))
+    a = rng.integers(0, n, m)
+    b = np.minimum(np.searchsorted(weight, rng.random(m) * weight[-1]), n - 1)
+    scores = np.round(70.0 + 30.0 * rng.random(m), int(rng.integers(0, 3)))
+    caps = np.where(rng.random(n) < 0.1, 50, 10)
+    boost = rng.random(n) < 0.05
+    for method in ("global", "greedy"):
+        got = allocate(a, b, scores, caps=caps, boost=boost, method=method)
+        assert got.selected.tolist() == reference_allocate(a, b, scores, caps=caps, boost=boost,
+                                                           method=method).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, 1.0 + 2**-52, -1.0, 70.25, 1e300, -1e-300, np.inf, -np.inf]),
+                max_size=60),
+       st.booleans())
+def test_best_first_is_lexsort_by_descending_priority_then_index(values: list[float], nan: bool) -> None:
+    priority = np.array(values + ([np.nan] if nan else []), dtype=np.float64)
+    assert _best_first(priority).tolist() == np.lexsort((np.arange(priority.size), -priority)).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**62), max_size=60), st.integers(0, 3))
+def test_stable_argsort_is_numpys_stable_argsort(values: list[int], spread: int) -> None:
+    x = np.array(values, dtype=np.int64) >> (20 * spread)  # from huge to tiny values (ties)
+    assert _stable_argsort(x).tolist() == np.argsort(x, kind="stable").tolist()
 
 
 def test_a_delivered_pair_uses_a_slot_on_both_sides() -> None:
