@@ -98,9 +98,10 @@ def exact_survivors(
     def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
         pos, tpos, unit_stop = unit
         out: tuple[list, list, list] = ([], [], [])
+        targets = side.vecs_t[:, tpos]  # gathered once for every slice of the unit
         for part in _query_chunks(pos, tpos.size):
-            _unit_survivors(rules, side, part, tpos, unit_stop, min_dot=min_dot, k=k, symmetric=symmetric, out=out,
-                            floor=floor)
+            _unit_survivors(rules, side, part, tpos, targets, unit_stop, min_dot=min_dot, k=k, symmetric=symmetric,
+                            out=out, floor=floor)
         return out
 
     with blas_threads(threads):
@@ -112,16 +113,27 @@ def exact_survivors(
             if symmetric and k is not None and buffered > kept + compact_at:
                 # keep memory bounded: reduce what has been collected to each row's best k so far
                 # (triggered by what arrived since the last reduction, so each costs O(n k + buffer))
-                r, c, s, rank = top_k_triples(*_concat(out_r, out_c, out_s), k=k)
+                r, c, s, rank = top_k_triples(*_drain(out_r, out_c, out_s), k=k)
                 out_r[:], out_c[:], out_s[:] = [r], [c], [s]
                 buffered = kept = r.size
                 if floor is not None:
                     full = rank == k - 1
                     floor[r[full]] = s[full]
-    r, c, s = _concat(out_r, out_c, out_s)
+    side = None  # the grid copy (1 GB at a million 323-d users) is not needed for the last reduction
     if symmetric:
-        r, c, s, _ = top_k_triples(r, c, s, k=k)
+        r, c, s, _ = top_k_triples(*_drain(out_r, out_c, out_s), k=k)
+    else:
+        r, c, s = _drain(out_r, out_c, out_s)
     return r.astype(np.int64), c.astype(np.int64), s
+
+
+def _drain(rs: list, cs: list, ss: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The collected entries in one piece, emptying the lists (no second copy of them is kept)."""
+    got = _concat(rs, cs, ss)
+    rs.clear()
+    cs.clear()
+    ss.clear()
+    return got
 
 
 def _query_chunks(pos: np.ndarray, targets: int) -> Iterator[np.ndarray]:
@@ -151,10 +163,11 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
 
 
 def _unit_survivors(
-    rules: PairRules, side: _SortedSide, pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *, min_dot: float,
-    k: int | None, symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
+    rules: PairRules, side: _SortedSide, pos: np.ndarray, tpos: np.ndarray, targets: np.ndarray, unit_stop: int, *,
+    min_dot: float, k: int | None, symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
 ) -> int:
-    """Append the surviving directed entries of one unit of work to ``out``; return their number.
+    """Append the surviving directed entries of rows ``pos`` against the unit's targets ``tpos`` (their
+    grid columns ``targets``, gathered once per unit) to ``out``; return their number.
 
     ``floor`` (optional, ``(n,)`` float64 by frame row): a similarity each row's final ``k``-th
     partner is known to reach; entries below it are dropped early (they cannot make the top ``k``).
@@ -163,7 +176,7 @@ def _unit_survivors(
     # similarity first (one product, one comparison): few entries survive it, and the remaining
     # checks run on those entries only; they work on sorted positions (mostly sequential memory),
     # shrink the entries as they go and compute exactly what prefilter.mutual_mask computes
-    r, c, f = side.similar(pos, tpos, min_dot)
+    r, c, f = side.similar(pos, targets, min_dot)
     pq, pt = pos[r], tpos[c]
     ok = side.ages_fit(pq, pt)
     pq, pt, c, f = pq[ok], pt[ok], c[ok], f[ok]
@@ -341,10 +354,12 @@ class _SortedSide:
     def dim(self) -> int:
         return int(self.vecs_t.shape[0])
 
-    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_dot: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Entries ``(r, c, grid product)`` of the ``pos x tpos`` block whose exact grid product (a whole
-        number, :func:`pairs.grid_vectors`) is at least ``min_dot``."""
-        dots = self.vecs_t[:, pos].T @ self.vecs_t[:, tpos]
+    def similar(self, pos: np.ndarray, targets: np.ndarray, min_dot: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entries ``(r, c, grid product)`` of the rows ``pos`` times the ``targets`` columns (gathered
+        from ``vecs_t``) whose exact grid product (a whole number, :func:`pairs.grid_vectors`) is at
+        least ``min_dot``."""
+        dots = self.vecs_t[:, pos].T @ targets
         r, c = np.nonzero(dots >= min_dot)
         return r, c, dots[r, c]
 
