@@ -153,6 +153,22 @@ def _dask(doc: dict[str, Any]) -> list[Row]:
     return out
 
 
+def _distribution(doc: dict[str, Any]) -> list[Row]:
+    """Rows for ``bench_distribution.py``: allocate's seconds and peak memory, old revision vs current."""
+    out: list[Row] = []
+    for method in dict.fromkeys(r["method"] for r in doc["rows"]):
+        rows = [r for r in doc["rows"] if r["method"] == method]
+        new, old = rows[-1], rows[0]
+        rounds = f", rounds {'+'.join(map(str, new['rounds']))}" if "rounds" in new else ""
+        out += [
+            (f"allocate({method}), {doc['users']:,} users, {doc['pairs']:,} pairs: seconds", f"{new['seconds']}",
+             f"{old['impl']} {old['seconds']}", _x(old["seconds"], new["seconds"]) + " faster"),
+            (f"allocate({method}): tracemalloc peak GiB (identical selection: {new['identical_to_first']}{rounds})",
+             f"{new.get('tracemalloc_peak_gib', '-')}", f"{old['impl']} {old.get('tracemalloc_peak_gib', '-')}", ""),
+        ]
+    return out
+
+
 def _speed_dating(doc: dict[str, Any]) -> list[Row]:
     """Rows for ``perfectmatch eval speed-dating --json``: ROC AUC for the mutual match, every scorer."""
     out: list[Row] = []
@@ -196,6 +212,10 @@ BENCHES = [
     Bench("dask", "Dask engine: 1, 2 and 4 worker processes vs the local engine",
           [PY, "benchmarks/bench_dask.py", "--users", "100000", "--workers", "1", "2", "4"],
           [PY, "benchmarks/bench_dask.py", "--users", "3000", "--workers", "1", "2"], _dask),
+    Bench("distribution", "Distribution step (allocate): round-based b-matching vs the code before it",
+          [PY, "benchmarks/bench_distribution.py", "--users", "200000", "--pairs", "3200000", "--baseline", "f90830e"],
+          [PY, "benchmarks/bench_distribution.py", "--users", "5000", "--pairs", "60000", "--baseline", "f90830e"],
+          _distribution),
     Bench("speed_dating", "Match quality on the speed-dating experiment (pre-date data only)",
           [PY, "-m", "perfectmatch", "eval", "speed-dating",
            str(SHARED / "speed_dating" / "speed_dating_waves01-14_shared.csv.gz")],

@@ -165,25 +165,26 @@ def allocate(
     if method not in ("global", "greedy"):
         raise InvalidInputError(f"method must be 'global' or 'greedy', got {method!r}")
     boost = np.zeros(n, dtype=bool) if boost is None else np.asarray(boost, dtype=bool)
-    ok = np.flatnonzero(offerable(a, b, scores, min_score=min_score, excluded=excluded, ids=ids))
-    ok = ok[(caps[a[ok]] > 0) & (caps[b[ok]] > 0)]
-    a_ok, b_ok = a[ok], b[ok]
-    degree = np.bincount(np.concatenate([a_ok, b_ok]), minlength=n)
+    has_cap = caps > 0
+    ok = np.flatnonzero(offerable(a, b, scores, min_score=min_score, excluded=excluded, ids=ids)
+                        & has_cap[a] & has_cap[b])
+    every = ok.size == a.size  # the batch passes only offerable pairs: no filtered copies then
+    a_ok, b_ok = (a, b) if every else (a[ok], b[ok])
+    degree = np.bincount(a_ok, minlength=n) + np.bincount(b_ok, minlength=n)
     deg_a, deg_b = degree[a_ok], degree[b_ok]
-    priority = scores[ok] + boost_points * (boost[a_ok] | boost[b_ok])
+    priority = (scores if every else scores[ok]) + boost_points * (boost[a_ok] | boost[b_ok])
     priority -= congestion * (np.log1p(deg_a) + np.log1p(deg_b)) / 2.0
+    del deg_a, deg_b
     order = _best_first(priority)  # ties by input position
     del priority
-    ranked = ok[order]
+    ranked = order if every else ok[order]
     rows = np.int32 if n < 2**31 else np.int64
     ra, rb = a_ok[order].astype(rows), b_ok[order].astype(rows)
-    del a_ok, b_ok
+    del a_ok, b_ok, order
     if method == "global":
-        scarcity = np.minimum(deg_a[order], deg_b[order])
-        del deg_a, deg_b, order
+        scarcity = np.minimum(degree[ra], degree[rb])
         chosen = _staged_b_matching(ra, rb, caps, _stable_argsort(scarcity))
     else:
-        del deg_a, deg_b, order
         chosen = _per_user_greedy(ra, rb, caps, boost, rng or np.random.default_rng(0))
     selected = np.sort(ranked[chosen])
     per_user = np.bincount(np.concatenate([a[selected], b[selected]]), minlength=n)
@@ -404,18 +405,21 @@ def _in_both_windows(w: _Windows, entered: np.ndarray) -> np.ndarray:
     return _distinct(e[e < w.bound[w.lists.other_at[entered]]])
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """The concatenated ranges ``starts[k]..stops[k] - 1``."""
+def _ranges(starts: np.ndarray, stops: np.ndarray, dtype: type) -> np.ndarray:
+    """The concatenated ranges ``starts[k]..stops[k] - 1`` as ``dtype`` (list positions: int32 when
+    they fit, half the memory traffic)."""
     lengths = stops - starts
     offset = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offset, lengths)
+    out = np.arange(int(lengths.sum()), dtype=dtype)
+    out += np.repeat((starts - offset).astype(dtype), lengths)
+    return out
 
 
 def _lose_edges_of_full(w: _Windows, full: np.ndarray) -> np.ndarray:
     """The partners with room that just lost an edge inside their window because its other end
     filled up (all of a full user's alive edges lie beyond its window, which it took whole); they
     must grow. Their window counts drop; the edges are dead from now on through ``room``."""
-    pos = _ranges(w.end[full], w.lists.ptr[full + 1])
+    pos = _ranges(w.end[full], w.lists.ptr[full + 1], w.lists.edge_at.dtype)
     other = w.lists.other_at[pos]
     e = w.lists.edge_at[pos]
     inside = (w.room[other] > 0) & (e < w.bound[other])
@@ -433,13 +437,14 @@ def _grow(w: _Windows, users: np.ndarray, need: np.ndarray) -> np.ndarray:
     while users.size:
         cur, stop = w.end[users], ptr[users + 1]
         length = np.minimum(step, stop - cur)
-        pos = _ranges(cur, cur + length)
+        pos = _ranges(cur, cur + length, edge_at.dtype)
         live = w.room[other_at[pos]] > 0
         live[live] = w.open[edge_at[pos[live]]]
-        seen = np.cumsum(live)
+        seen = np.cumsum(live, dtype=edge_at.dtype)
         last = np.cumsum(length) - 1
         got = seen[last] - np.r_[0, seen[last[:-1]]]
-        left = np.repeat(need + seen[last] - got, length) - seen  # need left after each position
+        left = np.repeat((need + seen[last] - got).astype(seen.dtype), length)
+        left -= seen  # need left after each position
         keep = live & (left >= 0)
         entered.append(pos[keep])
         done = got >= need
