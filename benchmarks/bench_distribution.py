@@ -11,7 +11,8 @@ priority abound). For ``method="global"`` and ``"greedy"`` it reports the
 wall time of ``allocate``, the inclusive time and calls of each of the module's private steps (timed
 by wrapping the module's functions), the rounds of the vectorised greedy b-matching (when the module
 reports them), and the tracemalloc peak of ``allocate`` (numpy's buffers above what existed before,
-in a separate untimed call). ``--baseline REV`` also loads ``distribution.py`` as of that git
+in a separate untimed call; the resident peak is VmHWM above VmRSS, VmHWM reset before each timed
+call through /proc/self/clear_refs). ``--baseline REV`` also loads ``distribution.py`` as of that git
 revision and runs it side by side on the same input (old and new interleaved, best of ``--repeat``),
 checking the selections identical.
 """
@@ -19,6 +20,7 @@ checking the selections identical.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib.util
 import inspect
@@ -139,25 +141,39 @@ def traced_peak(module: ModuleType, day: dict[str, np.ndarray], method: str) -> 
 
 
 def measure(module: ModuleType, day: dict[str, np.ndarray], method: str) -> tuple[dict[str, Any], np.ndarray]:
-    """Wall time and step breakdown of one ``allocate`` call, and its selection."""
+    """Wall time, resident peak and step breakdown of one ``allocate`` call, and its selection."""
+    before = reset_resident_peak()
     with StepTimer(module) as timer:
         t0 = time.perf_counter()
         alloc = run_allocate(module, day, method)
         seconds = time.perf_counter() - t0
-    row = {"seconds": round(seconds, 3), "matches": int(alloc.selected.size), "coverage": round(alloc.coverage, 4),
-           "gini": round(alloc.gini, 4),
+    peak = _status_gib("VmHWM") - before
+    row = {"seconds": round(seconds, 3), "rss_peak_gib": round(peak, 3), "matches": int(alloc.selected.size),
+           "coverage": round(alloc.coverage, 4), "gini": round(alloc.gini, 4),
            "steps": {k: {"seconds": round(v, 3), "calls": timer.calls[k]} for k, v in timer.seconds.items()}}
     if timer.rounds:
         row["rounds"] = timer.rounds
     return row, alloc.selected
 
 
-def vm_hwm_gib() -> float:
-    """This process's resident high-water mark (VmHWM) in GiB."""
+def _status_gib(field: str) -> float:
+    """A memory field of this process (``VmHWM``, ``VmRSS``) in GiB, from /proc/self/status."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 2**20
     return float("nan")
+
+
+def reset_resident_peak() -> float:
+    """Reset VmHWM to the current resident size (``5`` into /proc/self/clear_refs); return that size."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return _status_gib("VmRSS")
+
+
+def vm_hwm_gib() -> float:
+    """This process's resident high-water mark (VmHWM) in GiB."""
+    return _status_gib("VmHWM")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -201,7 +217,8 @@ def _line(row: dict[str, Any]) -> str:
     """A one-line human summary of a result row."""
     steps = ", ".join(f"{k} {v['seconds']}s x{v['calls']}" for k, v in row["steps"].items())
     extra = f" rounds {row['rounds']}" if "rounds" in row else ""
-    peak = f" peak {row['tracemalloc_peak_gib']} GiB" if "tracemalloc_peak_gib" in row else ""
+    peak = f" resident peak +{row['rss_peak_gib']} GiB"
+    peak += f", tracemalloc peak {row['tracemalloc_peak_gib']} GiB" if "tracemalloc_peak_gib" in row else ""
     return (f"{row['impl']:>20} {row['method']:>6}: {row['seconds']:.3f} s, {row['matches']:,} matches, "
             f"coverage {row['coverage']}, identical {row['identical_to_first']}{peak}{extra}\n    {steps}")
 
