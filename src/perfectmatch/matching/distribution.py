@@ -405,7 +405,7 @@ def _in_both_windows(w: _Windows, entered: np.ndarray) -> np.ndarray:
     return _distinct(e[e < w.bound[w.lists.other_at[entered]]])
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray, dtype: type) -> np.ndarray:
+def _ranges(starts: np.ndarray, stops: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The concatenated ranges ``starts[k]..stops[k] - 1`` as ``dtype`` (list positions: int32 when
     they fit, half the memory traffic)."""
     lengths = stops - starts
