@@ -360,8 +360,10 @@ class _SortedSide:
         from ``vecs_t``) whose exact grid product (a whole number, :func:`pairs.grid_vectors`) is at
         least ``min_dot``."""
         dots = self.vecs_t[:, pos].T @ targets
-        r, c = np.nonzero(dots >= min_dot)
-        return r, c, dots[r, c]
+        # one flat scan and a divmod: 2-D np.nonzero cost 45 % of the product itself (231 x 72,000 block)
+        flat = np.flatnonzero(dots >= min_dot)
+        r, c = np.divmod(flat, dots.shape[1])
+        return r, c, dots.ravel()[flat]
 
     def preselect(self, pos: np.ndarray, tpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Entries ``(r, c)`` of the ``pos x tpos`` block that pass ages both ways and a (slightly
