@@ -96,15 +96,13 @@ def vectors_stage(ctx: BatchContext) -> dict[str, Any] | None:
             have = uow.vector_matrix.load_matrix(spec.version, ids=frame.ids)
     # users without any questionnaire response have no vector and cannot be matched
     if np.array_equal(frame.ids, have.ids):  # the common case: no copy of a GB-sized matrix
-        keep = np.ones(len(frame), dtype=bool)
         ctx.vectors = have
     else:
-        keep = np.isin(frame.ids, have.ids)
-        ctx.frame = frame.take(keep)
+        ctx.frame = frame.take(np.isin(frame.ids, have.ids))
         ctx.vectors = have.take(np.searchsorted(have.ids, ctx.frame.ids))
     if "vectors" in ctx.done and built == 0:
         return None
-    return {"vectors_built": built, "users_without_vector": int((~keep).sum())}
+    return {"vectors_built": built, "users_without_vector": len(frame) - len(ctx.frame)}
 
 
 class _RawAnswer(NamedTuple):

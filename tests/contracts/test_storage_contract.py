@@ -156,14 +156,19 @@ def test_population_load_active_only(engine: Engine) -> None:
     assert active.ids.tolist() == [ids[0]]
 
 
-def test_vector_matrix_versions(engine: Engine) -> None:
-    rng = np.random.default_rng(1)
-    uow = SqlAlchemyUnitOfWork(engine)
+def random_vectors(uow: SqlAlchemyUnitOfWork, n: int, d: int, rng: np.random.Generator) -> VectorSet:
+    """``n`` new users with random version-"v1" vectors of ``d`` dimensions (not stored yet)."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = np.array([new_user(uow, User(created_at=now, last_active_at=now)) for _ in range(n)])
+    return VectorSet("v1", ids, rng.standard_normal((n, d)).astype(np.float32),
+                     rng.uniform(0.1, 1, (n, 5)).astype(np.float32), rng.uniform(0.8, 1, n).astype(np.float32))
+
+
+def test_vector_matrix_versions(engine: Engine) -> None:
+    uow = SqlAlchemyUnitOfWork(engine)
     with uow:
-        ids = np.array([new_user(uow, User(created_at=now, last_active_at=now)) for _ in range(5)])
-        vs = VectorSet("v1", ids, rng.standard_normal((5, 16)).astype(np.float32),
-                       rng.uniform(0.1, 1, (5, 5)).astype(np.float32), rng.uniform(0.8, 1, 5).astype(np.float32))
+        vs = random_vectors(uow, 5, 16, np.random.default_rng(1))
+        ids = vs.ids
         uow.vector_matrix.save_matrix(vs)
         uow.vector_matrix.save_matrix(dataclasses.replace(vs.take(np.arange(2)), version="v2"))
         uow.commit()
@@ -184,13 +189,10 @@ def test_vector_matrix_loads_chosen_ids_across_read_chunks(engine: Engine, monke
     from perfectmatch.adapters.storage import population
 
     monkeypatch.setattr(population, "CHUNK", chunk)
-    rng = np.random.default_rng(chunk)
     uow = SqlAlchemyUnitOfWork(engine)
-    now = datetime(2026, 1, 1, tzinfo=UTC)
     with uow:
-        ids = np.array([new_user(uow, User(created_at=now, last_active_at=now)) for _ in range(8)])
-        vs = VectorSet("v1", ids, rng.standard_normal((8, 6)).astype(np.float32),
-                       rng.uniform(0.1, 1, (8, 5)).astype(np.float32), rng.uniform(0.8, 1, 8).astype(np.float32))
+        vs = random_vectors(uow, 8, 6, np.random.default_rng(chunk))
+        ids = vs.ids
         uow.vector_matrix.save_matrix(vs)  # not committed: each example rolls back what it wrote
         asked = np.array([int(ids[w]) if w < 8 else int(ids.max()) + w for w in wanted], dtype=np.int64)
         got = uow.vector_matrix.load_matrix("v1", ids=asked)
