@@ -67,13 +67,17 @@ def exact_survivors(
     buffer_entries: int = _COMPACT_ENTRIES,
     workers: int = 1,
     owned: np.ndarray | None = None,
+    skip: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed triples ``(row, partner, sim)``: the top ``k`` (all when ``None``) mutually compatible
     partners with similarity >= ``threshold`` of every query row, by blocked matrix products.
 
     ``owned`` (``(n,)`` bool, whole blocks only; the Dask engine's partitions): the top ``k`` of the
-    owned rows in the symmetric scheme, the other rows serving as partners only (a halo); rows
-    outside ``owned`` may get incomplete entries, which callers drop.
+    owned rows in the symmetric scheme, the other rows serving as partners only (a halo). A pair of
+    an owned and a halo row is covered once and credited to both: a halo row gets its top ``k``
+    among its pairs with owned rows, to be merged with its other partitions' entries. ``skip``
+    (``(n,)`` bool, whole blocks of halo rows): blocks whose pairs with owned rows another partition
+    covers, so they are no first-pass targets here.
 
     Query blocks are merged with their neighbours in sort order until they hold ``min_query``
     rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
@@ -87,8 +91,9 @@ def exact_survivors(
     # symmetric units run last to first: a unit's entries credited to rows of later blocks then meet
     # the floors those rows' own units already set
     blocks, units = _work_units(frame, rules, rows, cell_km, age_band, min_query, symmetric=symmetric,
-                                reverse=symmetric, owned=owned)
+                                reverse=symmetric, owned=owned, skip=skip)
     side = _SortedSide.of(frame, vecs, rules, blocks.rows)
+    halo = None if owned is None else ~np.asarray(owned, dtype=bool)[blocks.rows]  # by sorted position
     min_dot = min_grid_dot(threshold, vecs.shape[1])
     out_r, out_c, out_s = [], [], []
     buffered, kept, compact_at = 0, 0, buffer_entries
@@ -101,7 +106,7 @@ def exact_survivors(
         targets = side.vecs_t[:, tpos]  # gathered once for every slice of the unit
         for part in _query_chunks(pos, tpos.size):
             _unit_survivors(rules, side, part, tpos, targets, unit_stop, min_dot=min_dot, k=k, symmetric=symmetric,
-                            out=out, floor=floor)
+                            out=out, floor=floor, halo=halo)
         return out
 
     with blas_threads(threads):
@@ -165,12 +170,14 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
 def _unit_survivors(
     rules: PairRules, side: _SortedSide, pos: np.ndarray, tpos: np.ndarray, targets: np.ndarray, unit_stop: int, *,
     min_dot: float, k: int | None, symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
+    halo: np.ndarray | None = None,
 ) -> int:
     """Append the surviving directed entries of rows ``pos`` against the unit's targets ``tpos`` (their
     grid columns ``targets``, gathered once per unit) to ``out``; return their number.
 
     ``floor`` (optional, ``(n,)`` float64 by frame row): a similarity each row's final ``k``-th
     partner is known to reach; entries below it are dropped early (they cannot make the top ``k``).
+    ``halo`` (optional, by sorted position): targets credited wherever they stand (never queries).
     """
     out_r, out_c, out_s = out
     # similarity first (one product, one comparison): few entries survive it, and the remaining
@@ -189,7 +196,10 @@ def _unit_survivors(
     # also get the entry (their unit skipped this block pair); targets inside it are queries here too
     src = np.arange(pq.size)
     if symmetric:
-        src = np.concatenate([src, np.flatnonzero(tpos[c] >= unit_stop)])
+        credit = tpos[c] >= unit_stop
+        if halo is not None:
+            credit |= halo[tpos[c]]
+        src = np.concatenate([src, np.flatnonzero(credit)])
     forward = np.arange(src.size) < pq.size
     qd = np.where(forward, pq[src], pt[src])
     if k is not None:
@@ -240,6 +250,7 @@ def _exact_rest(frame: PopulationFrame, rules: PairRules, qi: np.ndarray, tj: np
 def _work_units(
     frame: PopulationFrame, rules: PairRules, rows: np.ndarray | None, cell_km: float, age_band: int,
     min_query: int, *, symmetric: bool = False, reverse: bool = False, owned: np.ndarray | None = None,
+    skip: np.ndarray | None = None,
 ) -> tuple[Blocks, Iterator[tuple[np.ndarray, np.ndarray, int]]]:
     """The partition and, per unit of work, the sorted positions of its query rows, those of the rows
     of every block compatible with one of its blocks, and where the unit's own positions end.
@@ -248,7 +259,8 @@ def _work_units(
     block on are listed: each unordered compatible block pair is then covered once (or twice inside
     one unit), and the caller credits entries to both sides. ``owned`` limits the queries to those
     (whole) blocks; blocks without a query row are then listed as targets wherever they stand, so a
-    pair of an owned and an other block is covered once, from the owned side."""
+    pair of an owned and an other block is covered once, from the owned side; blocks of ``skip`` rows
+    are no targets."""
     n = len(frame)
     blocks = partition(frame, rules, cell_km=cell_km, age_band=age_band)
     if owned is not None:
@@ -262,6 +274,9 @@ def _work_units(
         raise ValueError("owned rows must fill whole blocks (partition by the blocks' geo cells)")
     no_query = q_in_block == 0
     qb, tb = block_pairs(blocks, np.flatnonzero(q_in_block > 0))
+    if skip is not None:
+        keep = ~np.asarray(skip, dtype=bool)[blocks.rows[blocks.start[tb]]]
+        qb, tb = qb[keep], tb[keep]
     first = np.searchsorted(qb, np.arange(len(blocks) + 1))
 
     def units() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:

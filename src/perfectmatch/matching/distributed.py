@@ -2,19 +2,21 @@
 
 Users are partitioned by geography: the unit is a *tile*, the users of one class in one geo cell
 (whole blocks of the blocked engine); tiles are grouped into regions that no compatible pair
-crosses, regions packed into partitions balanced by an estimate of their pair work, and regions
-too large for one partition cut along their longer axis (a crowded cell between its classes).
-Each partition is shipped once to a worker as compact numpy arrays: its *owned* users plus a
-*halo*, every active user who may be a compatible partner of an owned user under radii up to the
-expansion cap. The worker runs the blocked engine's own units (:mod:`blocked`) over the owned
-blocks, covering each owned-owned block pair once and each owned-halo pair from the owned side,
-and returns the owned users' top-``k`` lists, then, in the same task, every compatible partner of
-its owned users left short under their widest radii (one pass, no round trip to the client); the
-client places the lists in one global :class:`Candidates` and derives the expansion rounds from
-those partners with the local engine's own loop (:func:`candidates.expand_candidates`). The
-sub-populations keep the global row order, so ranking ties (similarity, then partner row) break
-the same way: the result is identical to :func:`candidates.generate_with_expansion`, not an
-approximation.
+crosses, regions packed into partitions balanced by an estimate of their pair work, regions too
+large for one partition cut along their longer axis (a crowded cell between its classes), then
+tiles moved between partitions while that lowers the busiest one's load. Each partition is
+shipped once to a worker as compact numpy arrays: its *owned* users plus a *halo*, every active
+user who may be a compatible partner of an owned user under radii up to the expansion cap. The
+worker runs the blocked engine's own units (:mod:`blocked`) over the owned blocks, covering each
+owned-owned block pair once and each owned-halo pair of a higher-numbered partition's halo once,
+for both sides (a pair across two partitions is computed once, as in one process), and returns
+the owned users' top-``k`` lists and the halo users' best entries, then, in the same task, every
+compatible partner of its owned users left short under their widest radii (one pass, no round
+trip to the client); the client merges the lists into one global :class:`Candidates` and derives
+the expansion rounds from those partners with the local engine's own loop
+(:func:`candidates.expand_candidates`). The sub-populations keep the global row order, so ranking
+ties (similarity, then partner row) break the same way: the result is identical to
+:func:`candidates.generate_with_expansion`, not an approximation.
 
 AI analysis and the global distribution stay in the client process (one rate limiter, one b-matching).
 """
@@ -53,11 +55,14 @@ _CELL_CHUNK = 2048
 @dataclass(frozen=True)
 class Partition:
     """One partition: ``owned`` frame rows it computes lists for, ``members`` the rows it needs
-    (owned plus halo), both sorted; ``work`` is the pair-work estimate it was balanced on."""
+    (owned plus halo), both sorted; ``work`` is the load estimate it was balanced on. Of a pair
+    across two partitions, the lower-numbered one computes the first-pass similarity for both sides:
+    ``skip`` (sorted) are the halo rows owned by lower partitions, no first-pass targets here."""
 
     owned: np.ndarray
     members: np.ndarray
     work: float
+    skip: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def halo(self) -> int:
@@ -225,10 +230,12 @@ def partition_users(
 
     Every active user is owned by exactly one partition; a partition's halo holds every active
     user that may pass the distance prefilter (within both radii) with one of its owned users under
-    radii up to ``reach_km``, so the owned users' candidate lists can be computed from the partition
-    alone, also after radius expansion. Partitions are balanced on the estimated pair work of the
-    first pass under ``rules.radius_km`` and, with ``reach_km`` and ``min_pool``, of the expansion
-    pass (:class:`_Tiles`).
+    radii up to ``reach_km``, so the owned users' candidates can be computed from the partition
+    alone, also after radius expansion. A first-pass pair across two partitions is covered by the
+    lower-numbered one only (``Partition.skip``), for both sides. Partitions are balanced on the
+    estimated pair work of the first pass under ``rules.radius_km`` (cross pairs counted where they
+    are computed) and, with ``reach_km`` and ``min_pool``, of the expansion pass (:class:`_Tiles`):
+    an even cut first (:func:`_assign_tiles`), then improved by moving tiles (:func:`_refine`).
 
     Parameters
     ----------
@@ -261,22 +268,26 @@ def partition_users(
     tile_cell, tile_code = cell_row[first], code[first]
     tile_info = _Tiles(cells, cell_row, code, tile_of, tile_cell, tile_code)
     wide = _cell_links(cells, cells.reach_km) if reach_km is not None else (src, dst)
-    work = tile_info.first_pass_work(src, dst)
+    links = tile_info.links(src, dst)
+    expansion = np.zeros(tile_cell.size)
     if reach_km is not None and min_pool > 0:
-        work = work + tile_info.expansion_work(rules, wide[0], wide[1], min_pool)
-    owner = _assign_tiles(cells, src, dst, tile_cell, tile_code, work, parts, tolerance)[tile_of]
+        expansion = tile_info.expansion_work(rules, wide[0], wide[1], min_pool)
+    work = np.asarray(links.sum(axis=1)).ravel() + expansion
+    tile_owner = _assign_tiles(cells, src, dst, tile_cell, tile_code, work, parts, tolerance)
+    tile_owner, loads = _refine(tile_owner, links, expansion, tile_cell)
+    owner = tile_owner[tile_of]
+    row_owner = np.full(len(frame), -1, dtype=np.int64)
+    row_owner[r] = owner
     src, dst = wide
     out = []
     for p in range(int(owner.max()) + 1):
         mine = owner == p
-        if not mine.any():
-            continue
         owned = np.sort(r[mine])
         own_cells = np.unique(cell_row[mine])
         near = np.unique(dst[np.isin(src, own_cells)])  # cells that may hold a partner (own cells too)
         halo = _halo_rows(rules, reach, cells, own_cells, near)
-        tiles = np.unique(tile_of[mine])
-        out.append(Partition(owned=owned, members=np.union1d(owned, halo), work=float(work[tiles].sum())))
+        out.append(Partition(owned=owned, members=np.union1d(owned, halo), work=float(loads[p]),
+                             skip=np.sort(halo[row_owner[halo] < p])))
     assert sum(p.owned.size for p in out) == r.size
     return out
 
@@ -308,16 +319,36 @@ class _Tiles:
         np.add.at(count, (self.cell_row, k_of), 1.0)
         return count @ compat.astype(np.float64), np.searchsorted(classes, self.tile_code)
 
+    def links(self, src: np.ndarray, dst: np.ndarray) -> Any:
+        """Sparse symmetric ``(tiles, tiles)`` pair work of the first pass: the product of the two tiles'
+        sizes where their classes are compatible and their cells linked (``src``, ``dst``); a row's
+        sum is the tile's first-pass work."""
+        from scipy.sparse import csr_matrix
+
+        classes, tile_class = np.unique(self.tile_code, return_inverse=True)
+        g, seeks, goal = classes // 4096, (classes // 16) % 256, classes % 16
+        want = ((seeks[:, None] >> g[None, :]) & 1).astype(bool)
+        compat = want & want.T & GOAL_COMPATIBLE[goal[:, None], goal[None, :]]
+        m = len(self.cells)
+        start = np.searchsorted(self.tile_cell, np.arange(m))  # tiles are sorted by cell
+        count = np.searchsorted(self.tile_cell, np.arange(m), side="right") - start
+        pairs = count[src] * count[dst]
+        link = np.repeat(np.arange(src.size), pairs)
+        off = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+        t = start[src][link] + off // count[dst][link]
+        u = start[dst][link] + off % count[dst][link]
+        keep = compat[tile_class[t], tile_class[u]]
+        t, u = t[keep], u[keep]
+        size = self.sizes
+        n = self.tile_cell.size
+        return csr_matrix((size[t] * size[u], (t, u)), shape=(n, n))
+
     def _linked_sum(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Per tile, its compatible users in the cells linked to the tile's cell (``src``, ``dst``)."""
         near, tile_class = self.compatible_near()
         summed = np.zeros_like(near)
         np.add.at(summed, src, near[dst])
         return summed[self.tile_cell, tile_class]
-
-    def first_pass_work(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Tile size times the compatible users in the cells linked to its cell."""
-        return self.sizes * self._linked_sum(src, dst)
 
     def expansion_work(self, rules: PairRules, src: np.ndarray, dst: np.ndarray, min_pool: int) -> np.ndarray:
         """Twice (each pair from the needy side only, against once for two users in the symmetric first
@@ -391,6 +422,100 @@ def _assign_tiles(
     return np.searchsorted(used, owner)
 
 
+def _cost_weights(parts: int) -> np.ndarray:
+    """``(parts, parts)`` what partition ``x`` pays for the pair work between its tiles and those of
+    ``y``, in the doubled units of the work estimates (each pair counted from both tiles): its own
+    pairs once for both sides (1), a pair with a higher partition's tile twice, as it computes it
+    for both (2), a pair with a lower one's not at all (0). See :func:`partition_users`."""
+    ix = np.arange(parts)
+    return np.where(ix[None, :] > ix[:, None], 2.0, np.where(ix[None, :] == ix[:, None], 1.0, 0.0))
+
+
+def _loads(expansion: np.ndarray, between: np.ndarray) -> np.ndarray:
+    """Each partition's load from its ``expansion`` work and the ``(.., parts, parts)`` pair work
+    ``between`` its tiles and each partition's (:func:`_cost_weights`)."""
+    return expansion + (between * _cost_weights(between.shape[-1])).sum(axis=-1)
+
+
+def _refine(owner: np.ndarray, links: Any, expansion: np.ndarray, tile_cell: np.ndarray, *,
+            rounds: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Move tiles between partitions while that lowers the busiest partition's load (then the total).
+
+    A cut through a dense metro makes much cross-partition pair work; the even cut of
+    :func:`_assign_tiles` is improved by the best move, repeated, of a cell group (the tiles of one
+    cell in one partition) or of a single tile to another partition, under :func:`_cost_weights`.
+    Returns the owners (renumbered from 0, order kept) and each partition's load."""
+    parts = int(owner.max()) + 1
+    owner = owner.copy()
+    links = links.tocsr()
+    to_part = np.zeros((owner.size, parts))  # each tile's pair work with each partition's tiles
+    for p in range(parts):
+        to_part[:, p] = np.asarray(links[:, owner == p].sum(axis=1)).ravel()
+    t_in, u_in = links.nonzero()
+    same_cell = tile_cell[t_in] == tile_cell[u_in]
+    t_in, u_in = t_in[same_cell], u_in[same_cell]
+    v_in = np.asarray(links[t_in, u_in]).ravel()
+
+    def state() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        between = np.stack([np.bincount(owner, weights=to_part[:, q], minlength=parts) for q in range(parts)], 1)
+        e = np.bincount(owner, weights=expansion, minlength=parts)
+        return e, between, _loads(e, between)
+
+    for _ in range(rounds if parts > 1 else 0):
+        e, between, loads = state()
+        keys, g_of = np.unique(tile_cell * parts + owner, return_inverse=True)
+        inside = owner[t_in] == owner[u_in]
+        g_in = np.bincount(g_of[t_in[inside]], weights=v_in[inside], minlength=keys.size)
+        g_to = np.stack([np.bincount(g_of, weights=to_part[:, q], minlength=keys.size) for q in range(parts)], 1)
+        g_e = np.bincount(g_of, weights=expansion, minlength=keys.size)
+        moves = [(*_best_move(e, between, g_e, g_to, keys % parts, g_in), True),
+                 (*_best_move(e, between, expansion, to_part, owner, links.diagonal()), False)]
+        score, i, q, group = min(moves, key=lambda m: m[0])
+        busiest, total = loads.max(), loads.sum()
+        if not (score[0] < busiest * (1 - 1e-4) or (score[0] <= busiest and score[1] < total * (1 - 1e-4))):
+            break
+        for t in np.flatnonzero(g_of == i) if group else [i]:
+            lo, hi = links.indptr[t], links.indptr[t + 1]  # symmetric: row t is column t
+            to_part[links.indices[lo:hi], owner[t]] -= links.data[lo:hi]
+            to_part[links.indices[lo:hi], q] += links.data[lo:hi]
+            owner[t] = q
+    used = np.unique(owner)
+    loads = state()[2]
+    return np.searchsorted(used, owner), loads[used]
+
+
+def _best_move(e: np.ndarray, between: np.ndarray, own_e: np.ndarray, to_part: np.ndarray, src: np.ndarray,
+               inside: np.ndarray) -> tuple[tuple[float, float], int, int]:
+    """The move of one candidate (a set of tiles in partition ``src``: its expansion work ``own_e``,
+    its pair work ``to_part`` each partition and ``inside`` itself) to another partition that gives
+    the least ``(busiest load, total load)``, from the partitions' expansion work ``e`` and pair work
+    ``between``: ``(that pair, candidate, target partition)``."""
+    n, parts = to_part.shape
+    i = np.arange(n)
+    best: tuple[tuple[float, float], int, int] = ((np.inf, np.inf), 0, 0)
+    for q in range(parts):
+        b = np.broadcast_to(between, (n, parts, parts)).copy()
+        g = to_part.copy()  # the candidate's pair work with each partition once moved
+        g[i, src] -= inside
+        g[:, q] += inside
+        b[i, src, :] -= to_part  # src loses the candidate's rows
+        b[i, :, src] -= to_part
+        b[i, src, src] += inside
+        b[:, q, :] += g
+        b[:, :, q] += g
+        b[:, q, q] -= inside
+        ee = np.broadcast_to(e, (n, parts)).copy()
+        ee[i, src] -= own_e
+        ee[:, q] += own_e
+        loads = _loads(ee, b)
+        busiest, total = loads.max(axis=1), loads.sum(axis=1)
+        busiest[src == q] = np.inf  # staying put is no move
+        c = int(np.lexsort((total, busiest))[0])
+        if (busiest[c], total[c]) < best[0]:
+            best = ((float(busiest[c]), float(total[c])), c, q)
+    return best
+
+
 def _halo_rows(rules: PairRules, reach_km: np.ndarray, cells: _Cells, mine: np.ndarray, near: np.ndarray) -> np.ndarray:
     """Rows of the ``near`` cells within reach of some owned cell: the user's distance to the owned
     cell's centre, less its span, within the smaller of the user's radius and the cell's largest."""
@@ -420,6 +545,7 @@ def pack(frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, part: Parti
     return {
         "rows": rows,
         "owned": np.isin(rows, part.owned),
+        "skip": np.isin(rows, part.skip),
         "frame": {c: getattr(frame, c)[rows] for c in _FRAME_COLUMNS},
         "rules": {**{c: getattr(rules, c)[rows] for c in _RULE_COLUMNS}, "excluded": excluded, "day": rules.day},
         "vecs": np.ascontiguousarray(vecs[rows]),
@@ -457,16 +583,19 @@ def owned_survivors(
     min_query: int = 64,
     threads: int | None = 1,
     buffer_entries: int = _COMPACT_ENTRIES,
+    skip: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed triples ``(row, partner, sim)`` holding the top ``k`` of every ``owned`` row.
+    """Directed triples ``(row, partner, sim)``: the top ``k`` of every ``owned`` row among its pairs
+    with the rows outside ``skip``, and of every other row among its pairs with owned rows.
 
     The blocked engine's units, restricted to owned blocks as queries: a pair of owned blocks is
     covered once and credited to both sides (as in the symmetric engine), a pair of an owned and a
-    halo block once from the owned side. Owned rows must fill whole blocks (whole tiles).
-    Rows outside ``owned`` may get (incomplete) entries too; callers keep the owned rows only.
+    halo block once, from the owned side, and credited to both (unless the halo block is in
+    ``skip``: another partition covers it). Owned and skipped rows must fill whole blocks (whole tiles).
     """
     return exact_survivors(frame, vecs, rules, threshold=threshold, k=k, cell_km=cell_km, age_band=age_band,
-                           min_query=min_query, threads=threads, buffer_entries=buffer_entries, owned=owned)
+                           min_query=min_query, threads=threads, buffer_entries=buffer_entries, owned=owned,
+                           skip=skip)
 
 
 @dataclass(frozen=True)
@@ -487,13 +616,15 @@ def partition_task(
     tuning: dict[str, Any],
     expansion: ExpansionSpec | None = None,
 ) -> dict[str, Any]:
-    """Run on a worker: the top-``k`` lists of the partition's owned users, in global rows, then (with
-    ``expansion``) the expansion pass of its needy owned users (:func:`expansion_pass`), with no
-    round trip to the client in between: each worker goes on as soon as its own first pass is done."""
+    """Run on a worker: the top-``k`` lists of the partition's owned users among the pairs it covers,
+    and the top ``k`` of its other members among their pairs with owned users, in global rows (the
+    client merges them: :func:`_placed`); then (with ``expansion``) the expansion pass of its owned
+    users whose list here is short (:func:`expansion_pass`), with no round trip to the client in
+    between: each worker goes on as soon as its own first pass is done."""
     t0, c0 = time.perf_counter(), time.thread_time()
     frame, vecs, rules = _unpack(payload)
     owned, rows = payload["owned"], payload["rows"]
-    r, c, s = owned_survivors(frame, vecs, rules, owned, threshold=threshold, k=k, **tuning)
+    r, c, s = owned_survivors(frame, vecs, rules, owned, threshold=threshold, k=k, skip=payload["skip"], **tuning)
     r, c, s, rank = top_k_triples(r, c, s, k=k)  # as to_candidates ranks them
     mine = owned[r]
     out = {
@@ -501,6 +632,7 @@ def partition_task(
         "slots": rank[mine].astype(np.int16 if k < 2**15 else np.int64),
         "partners": rows[c[mine]].astype(np.int32),
         "sims": s[mine],  # float64: the values the lists are ranked on
+        "halo": (rows[r[~mine]], rows[c[~mine]].astype(np.int32), s[~mine]),  # sorted by row, best first
         "seconds": time.perf_counter() - t0,
         "cpu_s": time.thread_time() - c0,
         "pid": os.getpid(),
@@ -526,7 +658,8 @@ def expansion_pass(
     tuning: dict[str, Any],
     rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every compatible partner of the partition's needy owned users (``counts``: their list lengths)
+    """Every compatible partner of the partition's needy owned users (``counts``: their list lengths
+    here, at most their final ones, so this is a superset of the rows the client widens)
     under the widest radii, as global-row triples in row-best-first order with their unit dots, ready
     for ``candidates.survivors_within``.
 
@@ -623,13 +756,26 @@ def dask_candidates(
 
 
 def _placed(n: int, k: int, results: list[dict[str, Any]]) -> tuple[Candidates, np.ndarray]:
-    """The global lists from the partitions' owned lists (each row comes from exactly one partition)
-    and their float64 similarities (``nan`` where empty)."""
+    """The global lists and their float64 similarities (``nan`` where empty): each row's list from
+    its owning partition, merged with its best entries from the partitions that covered some of its
+    pairs (every pair is covered by exactly one partition, so the merged top ``k`` is the row's own)."""
     idx = np.full((n, k), -1, dtype=np.int32)
     sims64 = np.full((n, k), np.nan)
     for res in results:
         idx[res["rows"], res["slots"]] = res["partners"]
         sims64[res["rows"], res["slots"]] = res["sims"]
+    hr, hc, hs = (np.concatenate([res["halo"][i] for res in results]) for i in range(3))
+    if hr.size:
+        rows = np.unique(hr)
+        have = idx[rows] >= 0
+        r, c, s, rank = top_k_triples(
+            np.concatenate([np.repeat(rows, k)[have.ravel()], hr]),
+            np.concatenate([idx[rows][have], hc]),
+            np.concatenate([sims64[rows][have], hs]),
+            k=k,
+        )
+        idx[rows], sims64[rows] = -1, np.nan
+        idx[r, rank], sims64[r, rank] = c, s
     return Candidates(idx=idx, sims=sims64.astype(np.float32)), sims64
 
 

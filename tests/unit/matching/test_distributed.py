@@ -180,3 +180,43 @@ def test_expansion_work_shifts_the_balance_towards_needy_tiles() -> None:
         work = [p.work for p in split]
         assert len(split) == 2 and max(work) < 0.7 * sum(work)
         assert np.array_equal(np.sort(np.concatenate([p.owned for p in split])), np.flatnonzero(rules.active))
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), parts=st.integers(2, 4), tiles=st.integers(2, 14))
+def test_the_refinement_moves_tiles_by_the_load_it_predicts(data: st.DataObject, parts: int, tiles: int) -> None:
+    """Each move's predicted loads equal the loads recomputed from scratch after the move, and the
+    busiest partition's load never rises (the cost model: each cross pair paid once, by the lower
+    partition)."""
+    from scipy.sparse import csr_matrix
+
+    from perfectmatch.matching.distributed import _best_move, _cost_weights, _refine
+
+    size = np.array(data.draw(st.lists(st.integers(1, 30), min_size=tiles, max_size=tiles)), dtype=float)
+    linked = np.array(data.draw(st.lists(st.booleans(), min_size=tiles * tiles, max_size=tiles * tiles)))
+    linked = linked.reshape(tiles, tiles)
+    linked = linked | linked.T | np.eye(tiles, dtype=bool)
+    links = csr_matrix(np.where(linked, np.outer(size, size), 0.0))
+    cell = np.array(data.draw(st.lists(st.integers(0, 3), min_size=tiles, max_size=tiles)))
+    owner = np.array(data.draw(st.lists(st.integers(0, parts - 1), min_size=tiles, max_size=tiles)))
+    owner[:parts] = np.arange(parts)[: min(parts, tiles)]
+    expansion = np.array(data.draw(st.lists(st.integers(0, 50), min_size=tiles, max_size=tiles)), dtype=float)
+    dense = links.toarray()
+
+    def loads(o: np.ndarray) -> np.ndarray:
+        onehot = np.eye(parts)[o]
+        between = onehot.T @ dense @ onehot
+        return np.bincount(o, weights=expansion, minlength=parts) + (between * _cost_weights(parts)).sum(axis=1)
+
+    before = loads(owner)
+    to_part = dense @ np.eye(parts)[owner]
+    e = np.bincount(owner, weights=expansion, minlength=parts)
+    between = np.eye(parts)[owner].T @ to_part
+    (busiest, total), t, q = _best_move(e, between, expansion, to_part, owner, dense.diagonal())
+    moved = owner.copy()
+    moved[t] = q
+    assert q != owner[t]
+    assert np.isclose(busiest, loads(moved).max()) and np.isclose(total, loads(moved).sum())
+    refined, got = _refine(owner, links, expansion, cell)  # renumbered from 0 in order: same weights
+    assert np.allclose(got, loads(refined)[: got.size])
+    assert got.max() <= before.max() * (1 + 1e-9)
