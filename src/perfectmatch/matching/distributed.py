@@ -37,7 +37,7 @@ from perfectmatch.frame import PopulationFrame
 from perfectmatch.matching.blocked import _COMPACT_ENTRIES, _ranges, exact_survivors
 from perfectmatch.matching.blocks import geo_cells
 from perfectmatch.matching.candidates import unit_dots
-from perfectmatch.matching.pairs import Candidates, top_k_triples
+from perfectmatch.matching.pairs import Candidates, grid_vectors, top_k_triples
 from perfectmatch.matching.prefilter import (
     EARTH_RADIUS_KM,
     GOAL_COMPATIBLE,
@@ -548,7 +548,7 @@ def pack(frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, part: Parti
         "skip": np.isin(rows, part.skip),
         "frame": {c: getattr(frame, c)[rows] for c in _FRAME_COLUMNS},
         "rules": {**{c: getattr(rules, c)[rows] for c in _RULE_COLUMNS}, "excluded": excluded, "day": rules.day},
-        "vecs": np.ascontiguousarray(vecs[rows]),
+        "vecs": grid_vectors(vecs, rows).astype(np.int16),  # whole numbers below 4,096
     }
 
 
@@ -764,7 +764,7 @@ def _placed(n: int, k: int, results: list[dict[str, Any]]) -> tuple[Candidates, 
     for res in results:
         idx[res["rows"], res["slots"]] = res["partners"]
         sims64[res["rows"], res["slots"]] = res["sims"]
-    hr, hc, hs = (np.concatenate([res["halo"][i] for res in results]) for i in range(3))
+    hr, hc, hs = (np.concatenate([res["halo"][i] for res in results] or [np.zeros(0, np.int64)]) for i in range(3))
     if hr.size:
         rows = np.unique(hr)
         have = idx[rows] >= 0
