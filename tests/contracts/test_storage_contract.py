@@ -228,7 +228,7 @@ def test_vector_matrix_is_bit_exact_and_reads_legacy_rows(engine: Engine) -> Non
         np.testing.assert_array_equal(got.importance, np.vstack([np.full((3, 5), 0.25), np.full((1, 5), 0.5)]))
         np.testing.assert_array_equal(got.completeness, np.array([0.8, 0.9, 1.0, 1.0], np.float32))
         again = dataclasses.replace(vs.take(np.arange(1)), vecs=vecs[1:2] * 2, version="v1")
-        uow.vector_matrix.save_matrix(again)  # a re-store of a user who has a vector: the upsert path
+        uow.vector_matrix.save_matrix(again)  # a re-store of a user who has a vector (delete + COPY on PostgreSQL)
         uow.commit()
         assert uow.vector_matrix.load_matrix("v1", ids=ids[:1]).vecs.tobytes() == (vecs[1:2] * 2).tobytes()
         assert len(uow.vector_matrix.load_matrix("v9")) == 0

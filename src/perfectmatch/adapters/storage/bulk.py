@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -73,13 +74,15 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
         return
     import psycopg
 
+    from perfectmatch.adapters.storage.fkcheck import copy_checked
     from perfectmatch.adapters.storage.readonly import check_writable
 
     check_writable(conn, f"COPY on {table}")  # a raw COPY passes no statement event (the database refuses too)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     conn.exec_driver_sql("SAVEPOINT bulk_copy")
     try:
-        _copy(cursor, table, names, rows)
+        copy_checked(conn, table, columns, lambda c: map(itemgetter(columns.index(c)), rows),
+                     lambda: _copy(cursor, table, names, rows))
     except psycopg.errors.UniqueViolation:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT bulk_copy")
     else:

@@ -208,40 +208,35 @@ class SqlVectorMatrix:
 
     def _copy_vectors(self, version: str, ids: np.ndarray, vecs: np.ndarray, imp: np.ndarray,
                       completeness: np.ndarray) -> None:
-        """PostgreSQL: binary COPY (vector bytes as they are, every row built by numpy), straight into
-        the table when none of ``ids`` has a vector yet (a first store, as after an import), else
-        into a scratch table followed by one upsert."""
+        """PostgreSQL: binary COPY straight into the table (vector bytes as they are, every row built
+        by numpy; user keys checked in one statement, ``fkcheck.copy_checked``), after deleting the
+        vectors ``ids`` already have (a re-store: cheaper than an upsert from a scratch table)."""
+        from perfectmatch.adapters.storage.fkcheck import copy_checked
         from perfectmatch.adapters.storage.readonly import check_writable
 
         check_writable(self._conn, "COPY on profile_vectors")
         # one index probe for the id range first (new users come after existing ones); only when the
-        # range holds vectors, one probe per id
-        fresh = not self._conn.exec_driver_sql(
-            "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id BETWEEN %(lo)s AND %(hi)s)",
-            {"lo": int(ids.min()), "hi": int(ids.max())}).scalar() or not self._conn.exec_driver_sql(
-            "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id = ANY(%(ids)s))",
-            {"ids": ids.tolist()}).scalar()
-        target = "profile_vectors" if fresh else "profile_vectors_stage"
-        if not fresh:
-            self._conn.exec_driver_sql(
-                "CREATE TEMP TABLE IF NOT EXISTS profile_vectors_stage (LIKE profile_vectors) ON COMMIT DELETE ROWS")
+        # range holds vectors, the delete
+        if self._conn.exec_driver_sql(
+                "SELECT EXISTS (SELECT 1 FROM profile_vectors WHERE user_id BETWEEN %(lo)s AND %(hi)s)",
+                {"lo": int(ids.min()), "hi": int(ids.max())}).scalar():
+            self._conn.exec_driver_sql("DELETE FROM profile_vectors WHERE user_id = ANY(%(ids)s::bigint[])",
+                                       {"ids": "{" + ",".join(map(str, ids.tolist())) + "}"})
         tag, d = version.encode(), int(vecs.shape[1])
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {target} ({', '.join(_VECTOR_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(pgcopy.HEADER)
-            for lo in range(0, len(ids), CHUNK):
-                hi = min(lo + CHUNK, len(ids))
-                copy.write(pgcopy.encode([
-                    (">i8", ids[lo:hi]), (f"S{len(tag)}", tag), (">i4", d), (("<f4", (d,)), vecs[lo:hi]),
-                    (("<f4", (5,)), imp[lo:hi]), (">f8", completeness[lo:hi]),
-                ], hi - lo).data)
-            copy.write(pgcopy.TRAILER)
-        if not fresh:
-            cols = ", ".join(_VECTOR_COLUMNS)
-            self._conn.exec_driver_sql(
-                f"INSERT INTO profile_vectors ({cols}) SELECT {cols} FROM profile_vectors_stage "
-                "ON CONFLICT (user_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _VECTOR_COLUMNS[1:]))
-            self._conn.exec_driver_sql("TRUNCATE profile_vectors_stage")
+
+        def copy() -> None:
+            with cursor.copy(f"COPY profile_vectors ({', '.join(_VECTOR_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.write(pgcopy.HEADER)
+                for lo in range(0, len(ids), CHUNK):
+                    hi = min(lo + CHUNK, len(ids))
+                    cp.write(pgcopy.encode([
+                        (">i8", ids[lo:hi]), (f"S{len(tag)}", tag), (">i4", d), (("<f4", (d,)), vecs[lo:hi]),
+                        (("<f4", (5,)), imp[lo:hi]), (">f8", completeness[lo:hi]),
+                    ], hi - lo).data)
+                cp.write(pgcopy.TRAILER)
+
+        copy_checked(self._conn, "profile_vectors", _VECTOR_COLUMNS, lambda _: ids.tolist(), copy)
 
     def load_matrix(self, version: str, ids: np.ndarray | None = None) -> VectorSet:
         """Vectors stored under ``version`` (all, or only for ``ids``), sorted by user id.

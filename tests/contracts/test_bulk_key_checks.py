@@ -1,0 +1,118 @@
+"""Bulk stores keep their foreign keys to users: a missing user is refused on both backends, and on
+PostgreSQL the set-based check (``fkcheck``) locks the users it relies on until commit."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from perfectmatch.adapters.storage.fkcheck import user_key_columns
+from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
+from perfectmatch.frame import MatchBatch, VectorSet
+from perfectmatch.models import Notification, NotificationType, User
+
+DAY = date(2026, 3, 1)
+NOW = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+
+
+def users(uow: SqlAlchemyUnitOfWork, n: int) -> list[int]:
+    return [uow.users.add(User(created_at=NOW, last_active_at=NOW)).id for _ in range(n)]  # type: ignore[misc]
+
+
+def matches(a: list[int], b: list[int]) -> MatchBatch:
+    n = len(a)
+    return MatchBatch(DAY, np.array(a), np.array(b), [0.9] * n, np.full(n, np.nan), [80.0] * n, ["vector"] * n,
+                      [None] * n)
+
+
+def note(user: int) -> Notification:
+    return Notification(id=f"batch:{DAY}:{user}", user_id=user, type=NotificationType.NEW_MATCH, created_at=NOW)
+
+
+def insight(a: int, b: int) -> dict[str, object]:
+    return {"id": f"{DAY}:{a}:{b}", "user_a": a, "user_b": b, "day": DAY, "source": "fallback", "score": 50.0,
+            "basic": "{}", "premium": "{}"}
+
+
+def vectors(ids: list[int]) -> VectorSet:
+    n = len(ids)
+    return VectorSet("v1", np.array(ids), np.ones((n, 4), np.float32), np.ones((n, 5), np.float32),
+                     np.ones(n, np.float32))
+
+
+@pytest.mark.parametrize("store", ["matches", "insights", "notifications", "vectors", "vectors again"])
+def test_bulk_stores_refuse_rows_of_missing_users(engine: Engine, store: str) -> None:
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b = users(uow, 2)
+        if store == "vectors again":  # the re-store path: the first user has a vector already
+            uow.vector_matrix.save_matrix(vectors([a]))
+        uow.commit()
+    gone = b + 1000
+    write = {
+        "matches": lambda u: u.batch.add_matches(matches([a, a], [b, gone])),
+        "insights": lambda u: u.batch.add_insights([insight(a, b), insight(a, gone)]),
+        "notifications": lambda u: u.batch.add_notifications([note(a), note(gone)]),
+        "vectors": lambda u: u.vector_matrix.save_matrix(vectors([a, gone])),
+        "vectors again": lambda u: u.vector_matrix.save_matrix(vectors([a, gone])),
+    }[store]
+    with uow, pytest.raises(Exception, match=r"(?i)foreign key"):
+        write(uow)
+    with uow:
+        assert uow.batch.matches_on(DAY) == [] and uow.batch.insights_on(DAY) == {}
+        assert uow.batch.undelivered("batch:") == {}
+        assert len(uow.vector_matrix.load_matrix("v1")) == (store == "vectors again")
+
+
+postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+
+@postgres_only
+def test_checked_copy_locks_the_users_until_commit(engine: Engine) -> None:
+    """While a bulk store's transaction is open, its users cannot be deleted (as with the server's
+    per-row checks); once committed, deleting a user still cascades to its rows."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b, c = users(uow, 3)
+        uow.commit()
+    other = engine.connect()
+    with uow:
+        assert user_key_columns(uow.connection, "matches") == ["user_a", "user_b"]  # the set-based path runs
+        uow.batch.add_matches(matches([a], [b]))
+        uow.batch.add_notifications([note(b)])
+        setting = "SELECT current_setting('session_replication_role')"
+        assert uow.connection.exec_driver_sql(setting).scalar_one() == "origin"  # triggers back on
+        other.exec_driver_sql("SET lock_timeout = '200ms'")
+        other.commit()
+        for user in (a, b):
+            with pytest.raises(Exception, match="lock timeout"), other.begin():
+                other.exec_driver_sql(f"DELETE FROM users WHERE id = {user}")
+        with other.begin():
+            other.exec_driver_sql(f"DELETE FROM users WHERE id = {c}")  # not referenced: not locked
+        uow.commit()
+    with other.begin():
+        other.exec_driver_sql(f"DELETE FROM users WHERE id = {b}")
+    other.close()
+    with uow:
+        assert uow.batch.matches_on(DAY) == [] and uow.batch.undelivered("batch:") == {}
+
+
+@postgres_only
+def test_set_based_check_only_where_it_stands_in_for_every_trigger(engine: Engine) -> None:
+    """Tables with a user trigger, or a key to another table, keep the server's per-row checks (tables
+    made in a transaction rolled back)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (u bigint REFERENCES users(id), v bigint REFERENCES users(id))")
+        assert user_key_columns(conn, "t") == ["u", "v"]
+        conn.exec_driver_sql("CREATE TABLE plain (x int)")
+        assert user_key_columns(conn, "plain") == []
+        conn.exec_driver_sql("CREATE TABLE other (c bigint REFERENCES conversations(id))")
+        assert user_key_columns(conn, "other") is None
+        conn.exec_driver_sql("CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS "
+                             "'BEGIN RETURN NEW; END'")
+        conn.exec_driver_sql("CREATE TRIGGER keep BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION pg_temp.noop()")
+        assert user_key_columns(conn, "t") is None
+        conn.rollback()
