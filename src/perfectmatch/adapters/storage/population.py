@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -50,15 +51,21 @@ def _ts_text(seconds: np.ndarray, sqlite_: bool) -> list[str]:
 
 
 def bulk_insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
-    """Set-based writes without per-row Core overhead: COPY on PostgreSQL, executemany on SQLite."""
+    """Set-based writes without per-row Core overhead: COPY on PostgreSQL (user keys checked in one
+    statement, ``fkcheck.copy_checked``), executemany on SQLite."""
     if conn.dialect.name == "postgresql":
+        from perfectmatch.adapters.storage.fkcheck import copy_checked
         from perfectmatch.adapters.storage.readonly import check_writable
 
         check_writable(conn, f"COPY on {table}")  # a raw COPY passes no statement event (the database refuses too)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+
+        def copy() -> None:
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+                for row in rows:
+                    cp.write_row(row)
+
+        copy_checked(conn, table, columns, lambda c: map(itemgetter(columns.index(c)), rows), copy)
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
