@@ -87,6 +87,7 @@ class EngineTimings:
     worker_cpu_total_s: float = 0.0  # CPU seconds of all tasks together
     halo_users: int = 0
     owned_users: int = 0
+    widened_users: int = 0  # owned users the workers ran the expansion pass for (the rows the rounds widen)
 
     def record(self, results: list[dict[str, Any]]) -> None:
         """Take the tasks' own timings, summed per worker process for the busiest one."""
@@ -99,6 +100,7 @@ class EngineTimings:
             self.expansion_worker_s.append(float(res.get("expansion_seconds", 0.0)))
             self.expansion_worker_cpu_s.append(float(res.get("expansion_cpu_s", 0.0)))
             self.worker_cpu_total_s += cpu
+            self.widened_users += int(res.get("widened", 0))
             busy = per_process.setdefault(res.get("pid", id(res)), [0.0, 0.0])
             busy[0] += wall
             busy[1] += cpu
@@ -128,6 +130,7 @@ class EngineTimings:
             "worker_cpu_total_s": round(self.worker_cpu_total_s, 3),
             "overhead_s": round(self.overhead_s, 3),
             "halo_users": self.halo_users,
+            "widened_users": self.widened_users,
             "owned_users": self.owned_users,
         }
 
@@ -639,11 +642,35 @@ def partition_task(
     }
     if expansion is not None:
         t1, c1 = time.perf_counter(), time.thread_time()
-        counts = np.bincount(r[mine], minlength=rows.size)
+        counts = _list_lengths(frame, vecs, rules, np.bincount(r[mine], minlength=rows.size), owned,
+                               payload["skip"], k=k, min_pool=expansion.min_pool, threshold=threshold, tuning=tuning)
+        out["widened"] = int(_needy(rules, owned, counts, expansion).sum())
         out["expansion"] = expansion_pass(frame, vecs, rules, owned, counts, spec=expansion, threshold=threshold,
                                           tuning=tuning, rows=rows)
         out["expansion_seconds"], out["expansion_cpu_s"] = time.perf_counter() - t1, time.thread_time() - c1
     return out
+
+
+def _list_lengths(frame: PopulationFrame, vecs: np.ndarray, rules: PairRules, here: np.ndarray, owned: np.ndarray,
+                  skip: np.ndarray, *, k: int, min_pool: int, threshold: float,
+                  tuning: dict[str, Any]) -> np.ndarray:
+    """The final list length of every owned row whose list here (``here``: lengths) is shorter than
+    ``min_pool`` (the others: at least ``min_pool``), so that the expansion pass runs for the rows
+    the client will widen and no others: those rows' pairs with the ``skip`` rows (covered by lower
+    partitions) are counted here, at their own radii, which costs far less than widening a row
+    whose partners are mostly across a border."""
+    short = owned & (here < min_pool)
+    if not (short.any() and skip.any()):
+        return here
+    r, _, _ = exact_survivors(frame, vecs, rules, threshold=threshold, k=min_pool, rows=np.flatnonzero(short),
+                              skip=~skip, **tuning)  # targets: the skipped blocks only
+    return np.minimum(here + np.bincount(r, minlength=here.size), k)
+
+
+def _needy(rules: PairRules, owned: np.ndarray, counts: np.ndarray, spec: ExpansionSpec) -> np.ndarray:
+    """The owned rows the expansion widens (as ``candidates.expansion_plan``), from their list lengths."""
+    cap = np.maximum(rules.radius_km, spec.max_radius_km)
+    return owned & (counts < spec.min_pool) & (rules.radius_km < cap) & bool(spec.factors)
 
 
 def expansion_pass(
@@ -666,8 +693,7 @@ def expansion_pass(
     Whether a halo user will be widened is not known here, so it gets the widest radius it could get
     (:func:`widest_possible`): a superset of the pairs, which each round narrows to its own radii."""
     start = rules.radius_km
-    cap = np.maximum(start, spec.max_radius_km)
-    needy = owned & (counts < spec.min_pool) & (start < cap) & bool(spec.factors)
+    needy = _needy(rules, owned, counts, spec)
     widest = np.where(owned & ~needy, start, widest_possible(start, spec.max_radius_km, spec.factors))
     r, c, s = exact_survivors(frame, vecs, rules.with_radius(widest), threshold=threshold, k=None,
                               rows=np.flatnonzero(needy), **tuning)

@@ -21,7 +21,12 @@ from hypothesis import strategies as st
 from popgen import TODAY, frames, vectors
 
 from perfectmatch.errors import ConfigError
-from perfectmatch.matching.candidates import exact_candidates, generate_with_expansion
+from perfectmatch.matching.candidates import (
+    EXPANSION_FACTORS,
+    exact_candidates,
+    expansion_plan,
+    generate_with_expansion,
+)
 from perfectmatch.matching.distributed import EngineTimings, dask_candidates, dask_client, partition_users
 from perfectmatch.matching.prefilter import build_rules, haversine_km
 from perfectmatch.populations.simulate import simulate
@@ -113,12 +118,18 @@ def test_partitioned_candidates_equal_the_local_engine(data: st.DataObject, part
     want, want_exp = generate_with_expansion(
         frame, vecs, rules, k=k, threshold=0.3, min_pool=min_pool, max_radius_km=150.0, **tuning
     )
+    timings = EngineTimings()
     got, got_exp = dask_candidates(
-        InlineClient(parts), frame, vecs, rules, k=k, threshold=0.3, min_pool=min_pool, max_radius_km=150.0, **tuning
+        InlineClient(parts), frame, vecs, rules, k=k, threshold=0.3, min_pool=min_pool, max_radius_km=150.0,
+        timings=timings, **tuning,
     )
     assert np.array_equal(got.idx, want.idx)
     assert np.array_equal(got.sims, want.sims, equal_nan=True)
     assert np.array_equal(got_exp.radius_km, want_exp.radius_km)
+    if min_pool:  # the workers widen exactly the users the local engine widens (no border user in vain)
+        first = exact_candidates(frame, vecs, rules, k=k, threshold=0.3, **tuning)
+        needy, _ = expansion_plan(rules, first, min_pool=min_pool, max_radius_km=150.0, factors=EXPANSION_FACTORS)
+        assert timings.widened_users == int(needy.sum())
 
 
 def test_simulated_metros_split_evenly_and_match_the_local_engine() -> None:
@@ -140,6 +151,11 @@ def test_simulated_metros_split_evenly_and_match_the_local_engine() -> None:
     got, _ = dask_candidates(client, pop.frame, vecs, rules, k=20, threshold=0.5, min_pool=8, timings=timings)
     assert np.array_equal(got.idx, want.idx) and np.array_equal(got.sims, want.sims, equal_nan=True)
     assert timings.owned_users == int(rules.active.sum()) and len(timings.worker_s) == 2
+    # the workers widen exactly the users the local engine widens, border users included (their
+    # pairs across the border are computed by the other partition)
+    first = exact_candidates(pop.frame, vecs, rules, k=20, threshold=0.5)
+    needy, _ = expansion_plan(rules, first, min_pool=8, max_radius_km=200.0, factors=EXPANSION_FACTORS)
+    assert timings.widened_users == int(needy.sum()) > 0
     assert client.submitted >= 2 and timings.overhead_s >= 0
 
 
