@@ -116,3 +116,25 @@ def test_set_based_check_only_where_it_stands_in_for_every_trigger(engine: Engin
         conn.exec_driver_sql("CREATE TRIGGER keep BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION pg_temp.noop()")
         assert user_key_columns(conn, "t") is None
         conn.rollback()
+
+
+@postgres_only
+def test_a_role_without_the_grant_keeps_the_servers_checks(engine: Engine) -> None:
+    """A role that may not set ``session_replication_role`` stores through the per-row checks (a role
+    made in a transaction rolled back)."""
+    from perfectmatch.adapters.storage.batch import SqlBatchStore
+
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b = users(uow, 2)
+        uow.commit()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE ROLE pm_test_plain")
+        conn.exec_driver_sql("GRANT SELECT, INSERT ON matches, users TO pm_test_plain")
+        conn.exec_driver_sql("SET LOCAL ROLE pm_test_plain")
+        assert user_key_columns(conn, "matches") is None
+        SqlBatchStore(conn).add_matches(matches([a], [b]))
+        assert conn.exec_driver_sql("SELECT count(*) FROM matches").scalar_one() == 1
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            SqlBatchStore(conn).add_matches(matches([a], [b + 1000]))
+        conn.rollback()
