@@ -10,9 +10,8 @@ similarity; the entries above the threshold get the exact pairwise checks.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
@@ -83,8 +82,10 @@ def exact_survivors(
     rows, so that each matrix product is large enough for BLAS to be efficient. ``threads`` limits
     BLAS threads during the products (:func:`blas_threads`). Collected entries are reduced to each
     row's best ``k`` whenever ``buffer_entries`` more have arrived since the last reduction.
-    ``workers`` > 1 processes units in that many threads (numpy and BLAS release the GIL); results
-    are consumed in unit order, so the output does not depend on it.
+    ``workers`` > 1 processes units in that many threads (numpy and BLAS release the GIL), taking
+    each unit's entries as soon as it is done. The output does not depend on that order: every
+    reduction keeps each row's best ``k`` by similarity, then partner row, which hold the row's
+    final best ``k`` whatever else has arrived, and floors only drop entries below a final ``k``-th.
     """
     _check(frame, vecs, rules, k)
     symmetric = rows is None
@@ -110,7 +111,7 @@ def exact_survivors(
         return out
 
     with blas_threads(threads):
-        for got_r, got_c, got_s in _ordered_map(one, units, workers):
+        for got_r, got_c, got_s in _map_as_done(one, units, workers):
             out_r += got_r
             out_c += got_c
             out_s += got_s
@@ -152,19 +153,24 @@ def _query_chunks(pos: np.ndarray, targets: int) -> Iterator[np.ndarray]:
         yield pos[lo : lo + step]
 
 
-def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map(fn, items)`` in order, on ``workers`` threads with at most ``2 * workers`` in flight."""
+def _map_as_done(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads with at most ``2 * workers`` in flight, each result as
+    soon as it is done (in order with one worker). Not in submission order: units differ in size by
+    orders of magnitude (a metro core's against a suburb's), and waiting for the head of the queue
+    left the other threads idle while one worked through a large unit."""
     if workers <= 1:
         yield from map(fn, items)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[R]] = deque()
+        running: set[Future[R]] = set()
         for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+            running.add(pool.submit(fn, item))
+            if len(running) >= 2 * workers:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+        for f in as_completed(running):
+            yield f.result()
 
 
 def _unit_survivors(

@@ -138,6 +138,49 @@ def test_similarity_is_symmetric_and_bit_identical() -> None:
     assert np.array_equal(pair_similarity(v, i[:7], j[:7]), pair_similarity(v, i, j)[:7])
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_exact_does_not_depend_on_the_order_units_finish_in(data: st.DataObject, k: int, seed: int) -> None:
+    """Threads hand units back as they finish: any order, with a reduction after every unit, gives
+    the dense reference's lists."""
+    from unittest import mock
+
+    from perfectmatch.matching import blocked
+
+    frame = data.draw(frames(max_n=40))
+    vecs = data.draw(vectors(len(frame)))
+    rules = build_rules(frame, day=TODAY, excluded=data.draw(exclusions(frame)))
+    dense = dense_candidates(frame, vecs, rules, k=k, threshold=0.3, chunk_rows=7)
+
+    def shuffled(fn, items, workers):  # type: ignore[no-untyped-def]
+        done = [fn(item) for item in items]
+        for i in np.random.default_rng(seed).permutation(len(done)):
+            yield done[i]
+
+    with mock.patch.object(blocked, "_map_as_done", shuffled):
+        _same(exact_candidates(frame, vecs, rules, k=k, threshold=0.3, min_query=1, buffer_entries=0), dense)
+
+
+def test_threads_hand_back_each_result_when_it_is_done() -> None:
+    import threading
+
+    from perfectmatch.matching.blocked import _map_as_done
+
+    release = threading.Event()
+
+    def fn(item: int) -> int:
+        if item == 0:
+            release.wait(timeout=10)  # held until another result was handed back (or 10 s in order)
+        return item
+
+    got = _map_as_done(fn, range(4), workers=2)
+    first = next(got)
+    release.set()
+    assert first != 0  # not held up behind the slow first item
+    assert sorted([first, *got]) == [0, 1, 2, 3]
+    assert list(_map_as_done(fn, range(5), workers=1)) == [0, 1, 2, 3, 4]
+
+
 @settings(max_examples=40, deadline=None)
 @given(d=st.integers(1, 1536), n=st.integers(2, 40), seed=st.integers(0, 2**31), spiky=st.booleans())
 def test_grid_products_are_exact_in_float32(d: int, n: int, seed: int, spiky: bool) -> None:
