@@ -57,7 +57,7 @@ def synthetic_day(users: int, pairs: int, seed: int, decimals: int | None = None
     a = rng.integers(0, users, size=want)
     m_lo, m_hi = base[metro[a]], cum[hi[metro[a]] - 1]
     b = np.minimum(np.searchsorted(cum, m_lo + rng.random(want) * (m_hi - m_lo), side="right"), users - 1)
-    a, b = _distinct_pairs(a, b, users)[:2]
+    a, b = _distinct_pairs(a, b, users)
     a, b = a[:pairs], b[:pairs]
     scores = 70.0 + 30.0 * rng.beta(1.2, 3.5, size=a.size)
     if decimals is not None:

@@ -25,6 +25,7 @@ from perfectmatch.matching.pairs import (
     _check,
     _concat,
     _query_rows,
+    concat_ranges,
     grid_vectors,
     min_grid_dot,
     similarity_of,
@@ -39,16 +40,6 @@ _COMPACT_ENTRIES = 20_000_000
 _PRODUCT_ENTRIES = 1 << 24  # entries of one matrix product at most (64 MiB of float32), see _query_chunks
 _MIN_CHUNK_ROWS = 128  # query rows of one product at least, so that BLAS stays efficient
 _DOT_SPAN = 1 << 25  # grid products lie in (-2**24, 2**24)
-
-
-def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(start[i], stop[i])`` for all ``i``, vectorised."""
-    lengths = stop - start
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    offsets = np.repeat(start - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return offsets + np.arange(total)
 
 
 def exact_survivors(
@@ -295,7 +286,7 @@ def _work_units(
             if symmetric:
                 targets = targets[(targets >= lo) | no_query[targets]]
             if pos.size and targets.size:
-                yield pos, _ranges(blocks.start[targets], blocks.stop[targets]), int(blocks.stop[hi - 1])
+                yield pos, concat_ranges(blocks.start[targets], blocks.stop[targets]), int(blocks.stop[hi - 1])
 
     return blocks, units()
 

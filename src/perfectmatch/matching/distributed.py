@@ -28,16 +28,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from perfectmatch.errors import ConfigError
 from perfectmatch.frame import PopulationFrame
-from perfectmatch.matching.blocked import _COMPACT_ENTRIES, _ranges, exact_survivors
+from perfectmatch.matching.blocked import _COMPACT_ENTRIES, exact_survivors
 from perfectmatch.matching.blocks import geo_cells
 from perfectmatch.matching.candidates import unit_dots
-from perfectmatch.matching.pairs import Candidates, grid_vectors, top_k_triples
+from perfectmatch.matching.pairs import Candidates, concat_ranges, grid_vectors, top_k_triples
 from perfectmatch.matching.prefilter import (
     EARTH_RADIUS_KM,
     GOAL_COMPATIBLE,
@@ -311,15 +312,21 @@ class _Tiles:
     def sizes(self) -> np.ndarray:
         return np.bincount(self.tile_of, minlength=self.tile_cell.size).astype(np.float64)
 
+    @cached_property
+    def classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(classes, compat)``: the sorted class codes and which pairs of them are mutually
+        compatible (gender wanted both ways, goals compatible)."""
+        classes = np.unique(self.tile_code)  # every user's class is some tile's
+        g, seeks, goal = classes // 4096, (classes // 16) % 256, classes % 16
+        want = ((seeks[:, None] >> g[None, :]) & 1).astype(bool)
+        return classes, want & want.T & GOAL_COMPATIBLE[goal[:, None], goal[None, :]]
+
     def compatible_near(self) -> tuple[np.ndarray, np.ndarray]:
         """``(cells, classes)`` users of each cell whose class is compatible with each class, and the
         class column of every tile."""
-        classes, k_of = np.unique(self.code, return_inverse=True)
-        g, seeks, goal = classes // 4096, (classes // 16) % 256, classes % 16
-        want = ((seeks[:, None] >> g[None, :]) & 1).astype(bool)
-        compat = want & want.T & GOAL_COMPATIBLE[goal[:, None], goal[None, :]]
+        classes, compat = self.classes
         count = np.zeros((len(self.cells), classes.size))
-        np.add.at(count, (self.cell_row, k_of), 1.0)
+        np.add.at(count, (self.cell_row, np.searchsorted(classes, self.code)), 1.0)
         return count @ compat.astype(np.float64), np.searchsorted(classes, self.tile_code)
 
     def links(self, src: np.ndarray, dst: np.ndarray) -> Any:
@@ -328,16 +335,14 @@ class _Tiles:
         sum is the tile's first-pass work."""
         from scipy.sparse import csr_matrix
 
-        classes, tile_class = np.unique(self.tile_code, return_inverse=True)
-        g, seeks, goal = classes // 4096, (classes // 16) % 256, classes % 16
-        want = ((seeks[:, None] >> g[None, :]) & 1).astype(bool)
-        compat = want & want.T & GOAL_COMPATIBLE[goal[:, None], goal[None, :]]
+        classes, compat = self.classes
+        tile_class = np.searchsorted(classes, self.tile_code)
         m = len(self.cells)
         start = np.searchsorted(self.tile_cell, np.arange(m))  # tiles are sorted by cell
         count = np.searchsorted(self.tile_cell, np.arange(m), side="right") - start
         pairs = count[src] * count[dst]
         link = np.repeat(np.arange(src.size), pairs)
-        off = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+        off = concat_ranges(np.zeros_like(pairs), pairs)  # each link's tile pairs, numbered from 0
         t = start[src][link] + off // count[dst][link]
         u = start[dst][link] + off % count[dst][link]
         keep = compat[tile_class[t], tile_class[u]]
@@ -528,7 +533,7 @@ def _halo_rows(rules: PairRules, reach_km: np.ndarray, cells: _Cells, mine: np.n
     cell's centre, less its span, within the smaller of the user's radius and the cell's largest."""
     if near.size == 0:
         return np.zeros(0, np.int64)
-    rows = cells.rows[_ranges(cells.start[near], cells.stop[near])]
+    rows = cells.rows[concat_ranges(cells.start[near], cells.stop[near])]
     unit_owned = unit_vectors(cells.lat[mine], cells.lon[mine])
     keep = np.zeros(rows.size, dtype=bool)
     step = max(1, 4_000_000 // max(mine.size, 1))

@@ -29,6 +29,7 @@ import numpy as np
 
 from perfectmatch.errors import InvalidInputError
 from perfectmatch.frame import pair_keys
+from perfectmatch.matching.pairs import concat_ranges
 
 STAGE_CAPS = (1, 3)
 
@@ -405,21 +406,11 @@ def _in_both_windows(w: _Windows, entered: np.ndarray) -> np.ndarray:
     return _distinct(e[e < w.bound[w.lists.other_at[entered]]])
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The concatenated ranges ``starts[k]..stops[k] - 1`` as ``dtype`` (list positions: int32 when
-    they fit, half the memory traffic)."""
-    lengths = stops - starts
-    offset = np.cumsum(lengths) - lengths
-    out = np.arange(int(lengths.sum()), dtype=dtype)
-    out += np.repeat((starts - offset).astype(dtype), lengths)
-    return out
-
-
 def _lose_edges_of_full(w: _Windows, full: np.ndarray) -> np.ndarray:
     """The partners with room that just lost an edge inside their window because its other end
     filled up (all of a full user's alive edges lie beyond its window, which it took whole); they
     must grow. Their window counts drop; the edges are dead from now on through ``room``."""
-    pos = _ranges(w.end[full], w.lists.ptr[full + 1], w.lists.edge_at.dtype)
+    pos = concat_ranges(w.end[full], w.lists.ptr[full + 1], w.lists.edge_at.dtype)
     other = w.lists.other_at[pos]
     e = w.lists.edge_at[pos]
     inside = (w.room[other] > 0) & (e < w.bound[other])
@@ -437,7 +428,7 @@ def _grow(w: _Windows, users: np.ndarray, need: np.ndarray) -> np.ndarray:
     while users.size:
         cur, stop = w.end[users], ptr[users + 1]
         length = np.minimum(step, stop - cur)
-        pos = _ranges(cur, cur + length, edge_at.dtype)
+        pos = concat_ranges(cur, cur + length, edge_at.dtype)
         live = w.room[other_at[pos]] > 0
         live[live] = w.open[edge_at[pos[live]]]
         seen = np.cumsum(live, dtype=edge_at.dtype)
