@@ -31,9 +31,10 @@ from perfectmatch.matching.pairs import (
     similarity_of,
     top_k_triples,
 )
-from perfectmatch.matching.prefilter import PairRules, is_excluded, within_radii
+from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, is_excluded, within_radii
 
 _GEO_MARGIN = 2e-6
+_ANGLE_MARGIN = 1e-5  # radians (64 m): keeps chunk_targets' distance bound generous despite rounding
 T = TypeVar("T")
 R = TypeVar("R")
 _COMPACT_ENTRIES = 20_000_000
@@ -95,10 +96,11 @@ def exact_survivors(
     def one(unit: tuple[np.ndarray, np.ndarray, int]) -> tuple[list, list, list]:
         pos, tpos, unit_stop = unit
         out: tuple[list, list, list] = ([], [], [])
-        targets = side.vecs_t[:, tpos]  # gathered once for every slice of the unit
         for part in _query_chunks(pos, tpos.size):
-            _unit_survivors(rules, side, part, tpos, targets, unit_stop, min_dot=min_dot, k=k, symmetric=symmetric,
-                            out=out, floor=floor, halo=halo)
+            near = tpos[side.chunk_targets(part, tpos)]
+            if near.size:
+                _unit_survivors(rules, side, part, near, unit_stop, min_dot=min_dot, k=k, symmetric=symmetric,
+                                out=out, floor=floor, halo=halo)
         return out
 
     with blas_threads(threads):
@@ -165,12 +167,12 @@ def _map_as_done(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
 
 
 def _unit_survivors(
-    rules: PairRules, side: _SortedSide, pos: np.ndarray, tpos: np.ndarray, targets: np.ndarray, unit_stop: int, *,
+    rules: PairRules, side: _SortedSide, pos: np.ndarray, tpos: np.ndarray, unit_stop: int, *,
     min_dot: float, k: int | None, symmetric: bool, out: tuple[list, list, list], floor: np.ndarray | None = None,
     halo: np.ndarray | None = None,
 ) -> int:
-    """Append the surviving directed entries of rows ``pos`` against the unit's targets ``tpos`` (their
-    grid columns ``targets``, gathered once per unit) to ``out``; return their number.
+    """Append the surviving directed entries of rows ``pos`` against the targets ``tpos`` (of their unit,
+    :meth:`_SortedSide.chunk_targets`) to ``out``; return their number.
 
     ``floor`` (optional, ``(n,)`` float64 by frame row): a similarity each row's final ``k``-th
     partner is known to reach; entries below it are dropped early (they cannot make the top ``k``).
@@ -180,7 +182,7 @@ def _unit_survivors(
     # similarity first (one product, one comparison): few entries survive it, and the remaining
     # checks run on those entries only; they work on sorted positions (mostly sequential memory),
     # shrink the entries as they go and compute exactly what prefilter.mutual_mask computes
-    r, c, f = side.similar(pos, targets, min_dot)
+    r, c, f = side.similar(pos, tpos, min_dot)
     pq, pt = pos[r], tpos[c]
     ok = side.ages_fit(pq, pt)
     pq, pt, c, f = pq[ok], pt[ok], c[ok], f[ok]
@@ -324,7 +326,7 @@ def pool_sizes(
 class _SortedSide:
     """Per-row inputs of the matrix-level preselection, in block order."""
 
-    vecs_t: np.ndarray  # (d, m) float32 grid vectors, transposed so that a gather of columns is ready for BLAS
+    grid: np.ndarray  # (m, d) float32 grid vectors (a gather of rows copies contiguous memory)
     ids: np.ndarray  # (m,) user ids
     rows32: np.ndarray  # (m,) frame rows as int32 (collected entries take half the memory)
     ages: np.ndarray  # (m,) int16
@@ -334,12 +336,13 @@ class _SortedSide:
     min_dot: np.ndarray  # (m,) float32: cos(radius / R) minus a margin
     unit64: np.ndarray  # (m, 3) float64, as rules.unit
     cos_radius: np.ndarray  # (m,) float64, as rules.cos_radius
+    angle: np.ndarray  # (m,) float64: the radius as an angle (radians)
 
     @classmethod
     def of(cls, frame: PopulationFrame, vecs: np.ndarray | None, rules: PairRules, rows: np.ndarray) -> _SortedSide:
         """``vecs``: the frame's vectors (``None`` when no product is needed)."""
         return cls(
-            vecs_t=np.zeros((0, rows.size), np.float32) if vecs is None else _grid_columns(vecs, rows),
+            grid=np.zeros((rows.size, 0), np.float32) if vecs is None else _grid_rows(vecs, rows),
             ids=frame.ids[rows],
             rows32=rows.astype(np.int32),
             ages=rules.ages[rows].astype(np.int16),
@@ -349,6 +352,7 @@ class _SortedSide:
             min_dot=(rules.cos_radius[rows] - _GEO_MARGIN).astype(np.float32),
             unit64=rules.unit[rows],
             cos_radius=rules.cos_radius[rows],
+            angle=rules.radius_km[rows].astype(np.float64) / EARTH_RADIUS_KM,
         )
 
     def ages_fit(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -364,14 +368,32 @@ class _SortedSide:
 
     @property
     def dim(self) -> int:
-        return int(self.vecs_t.shape[0])
+        return int(self.grid.shape[1])
 
-    def similar(self, pos: np.ndarray, targets: np.ndarray, min_dot: float
+    def chunk_targets(self, pos: np.ndarray, tpos: np.ndarray) -> np.ndarray:
+        """Indices into ``tpos`` of the targets that may pair with at least one of the rows ``pos``:
+        ages fit (each side's age within the union of the other side's wanted ranges) and the target
+        lies within its own radius, or the rows' largest, of the rows' bounding cap. Necessary
+        conditions only (the pairs get the exact checks), but on consecutive, age-sorted rows they
+        drop about half of a unit's targets before the product."""
+        ages, ta = self.ages[pos], self.ages[tpos]
+        ok = (ta >= self.want_lo[pos].min()) & (ta <= self.want_hi[pos].max())
+        ok &= (self.want_lo[tpos] <= ages.max()) & (self.want_hi[tpos] >= ages.min())
+        u = self.unit64[pos]
+        centre = u.sum(axis=0)
+        norm = float(np.sqrt(centre @ centre))
+        if norm > 1e-6 * pos.size:
+            centre /= norm
+            span = float(np.arccos(np.clip((u @ centre).min(), -1.0, 1.0)))
+            reach = span + np.minimum(self.angle[tpos], self.angle[pos].max()) + _ANGLE_MARGIN
+            ok &= (reach >= np.pi) | (self.unit64[tpos] @ centre >= np.cos(np.minimum(reach, np.pi)))
+        return np.flatnonzero(ok)
+
+    def similar(self, pos: np.ndarray, tpos: np.ndarray, min_dot: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Entries ``(r, c, grid product)`` of the rows ``pos`` times the ``targets`` columns (gathered
-        from ``vecs_t``) whose exact grid product (a whole number, :func:`pairs.grid_vectors`) is at
-        least ``min_dot``."""
-        dots = self.vecs_t[:, pos].T @ targets
+        """Entries ``(r, c, grid product)`` of the rows ``pos`` times the rows ``tpos`` whose exact grid
+        product (a whole number, :func:`pairs.grid_vectors`) is at least ``min_dot``."""
+        dots = self.grid[pos] @ self.grid[tpos].T
         # one flat scan and a divmod: 2-D np.nonzero cost 45 % of the product itself (231 x 72,000 block)
         flat = np.flatnonzero(dots >= min_dot)
         r, c = np.divmod(flat, dots.shape[1])
@@ -392,12 +414,12 @@ class _SortedSide:
         return r, c
 
 
-def _grid_columns(vecs: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> np.ndarray:
-    """``(d, len(rows))`` float32: the grid vectors of ``rows`` as columns, built in chunks so that
-    no second full-size copy exists at any time (1 GB per copy at a million 323-d users)."""
-    out = np.empty((vecs.shape[1], rows.size), dtype=np.float32)
+def _grid_rows(vecs: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """``(len(rows), d)`` float32: the grid vectors of ``rows``, built in chunks so that no second
+    full-size copy exists at any time (1 GB per copy at a million 323-d users)."""
+    out = np.empty((rows.size, vecs.shape[1]), dtype=np.float32)
     for lo in range(0, rows.size, chunk):
-        out[:, lo : lo + chunk] = grid_vectors(vecs, rows[lo : lo + chunk]).T
+        out[lo : lo + chunk] = grid_vectors(vecs, rows[lo : lo + chunk])
     return out
 
 

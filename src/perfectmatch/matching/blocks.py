@@ -26,7 +26,7 @@ class Blocks:
     Attributes
     ----------
     rows
-        ``(m,)`` frame rows of the active users, sorted by (class, cell, age band).
+        ``(m,)`` frame rows of the active users, sorted by (class, cell, age band, age).
     start, stop
         ``(n_blocks,)`` block ``b`` is ``rows[start[b]:stop[b]]``.
     klass
@@ -87,8 +87,11 @@ def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0
     cy, cx = geo_cells(frame.lat[rows], frame.lon[rows], cell_km)
     code = (frame.gender[rows].astype(np.int64) * 256 + frame.seeks[rows].astype(np.int64)) * 16 + frame.goal[rows]
     classes, klass = np.unique(code, return_inverse=True)
-    band = rules.ages[rows].astype(np.int64) // max(age_band, 1)
-    order = np.lexsort((band, cx, cy, klass))
+    ages = rules.ages[rows].astype(np.int64)
+    band = ages // max(age_band, 1)
+    # by age within a block too: consecutive rows (one matrix product's queries) then share an age,
+    # which lets the blocked engine drop the targets none of them can pair with (chunk_targets)
+    order = np.lexsort((ages, band, cx, cy, klass))
     rows, klass, cy, cx, band = rows[order], klass[order], cy[order], cx[order], band[order]
     lat, lon = frame.lat[rows], frame.lon[rows]
     if rows.size == 0:

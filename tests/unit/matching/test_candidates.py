@@ -229,3 +229,27 @@ def test_fast_row_order_equals_lexsort(entries: list) -> None:
     cols = np.array([e[1] for e in entries], dtype=np.int64)
     sims = np.array([e[2] for e in entries], dtype=np.float64)
     assert _row_best_first(rows, cols, sims).tolist() == np.lexsort((cols, -sims, rows)).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), spread_deg=st.sampled_from([0.01, 0.5, 5.0, 90.0, 360.0]),
+       rows=st.integers(1, 40))
+def test_chunk_targets_keep_every_target_that_can_pair_with_a_row(seed: int, spread_deg: float, rows: int) -> None:
+    """The chunk-level target filter only drops targets that no row of the chunk can pair with (ages
+    both ways and distance within both radii), for chunks that are tight or scattered over the globe."""
+    from perfectmatch.matching.blocked import _SortedSide
+
+    rng = np.random.default_rng(seed)
+    n = 120
+    frame = random_frame(n, seed=seed, spread_deg=spread_deg)
+    frame.lat[:] = np.clip(frame.lat - 40.3 - spread_deg / 2, -89.9, 89.9)
+    frame.radius_km[:] = rng.choice([1.0, 20.0, 500.0, 5_000.0, 20_000.0], n)
+    rules = build_rules(frame, day=TODAY)
+    side = _SortedSide.of(frame, None, rules, np.arange(n))
+    pos = np.sort(rng.choice(n, size=rows, replace=False))
+    tpos = np.arange(n)
+    kept = np.zeros(n, dtype=bool)
+    kept[side.chunk_targets(pos, tpos)] = True
+    p, t = np.repeat(pos, n), np.tile(tpos, pos.size)
+    pairs = side.ages_fit(p, t) & side.within_radii(p, t)
+    assert kept[t[pairs]].all()
