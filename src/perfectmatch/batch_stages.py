@@ -7,6 +7,7 @@ vectors, candidates) always rebuild their in-memory results, cheaply, from what 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -349,17 +350,33 @@ def _insight_row(day: date, r: PairAnalysis, c: PairContext) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- store
-def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+SCORE_CHUNK = 1 << 20  # candidate pairs scored at a time (by one thread)
+
+
+def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Reciprocal vector scores of frame-row pairs, in chunks: the float64 temporaries of scoring
-    (several ``(pairs, 5)`` arrays) stay bounded however many candidate pairs there are."""
+    (several ``(pairs, 5)`` arrays) stay bounded however many candidate pairs there are. Chunks run
+    on the engine's threads (numpy's gathers and reductions release the GIL; each chunk writes its
+    own slice, so the result does not depend on the threads)."""
     vs = ctx.vectors
     assert vs is not None
     out = np.empty(a.size, dtype=np.float64)
-    for lo in range(0, a.size, chunk):
+    chunk = SCORE_CHUNK
+
+    def one(lo: int) -> None:
         ca, cb = a[lo : lo + chunk], b[lo : lo + chunk]
         sims = _block_similarities(ctx, ca, cb)
         out[lo : lo + chunk] = scoring.reciprocal_scores({d.value: sims[d.value] for d in DIMENSIONS},
                                                          vs.importance[ca], vs.importance[cb], text=sims[TEXT_BLOCK])
+
+    workers = min(ctx.app.settings.matching.engine_threads(), -(-a.size // chunk))
+    if workers <= 1:
+        for lo in range(0, a.size, chunk):
+            one(lo)
+    else:
+        _block_norms(ctx)  # computed once, before the threads share it
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, range(0, a.size, chunk)))
     return out
 
 
@@ -442,6 +459,10 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     )
     chosen = above[alloc.selected]
     lo_ids, hi_ids = np.minimum(ids[a[chosen]], ids[b[chosen]]), np.maximum(ids[a[chosen]], ids[b[chosen]])
+    # in key order (as matches_on reads them back): the inserts then walk the indexes and the users'
+    # key lookups in order instead of at random
+    order = np.lexsort((hi_ids, lo_ids))
+    chosen, lo_ids, hi_ids = chosen[order], lo_ids[order], hi_ids[order]
     excluded_hit = np.isin(pair_keys(lo_ids, hi_ids), ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it

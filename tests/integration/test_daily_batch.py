@@ -190,3 +190,24 @@ def test_approximate_mode_delivers_valid_offers(tmp_path: Path, sqlite_template:
     j = np.array([row[m.user_b] for m in matches])
     assert prefilter.mutual_mask(frame, prefilter.build_rules(frame, day=DAY), i, j).all()
     app.close()
+
+
+def test_vector_scores_on_threads_equal_one_thread(populated: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store stage scores candidate pairs in chunks on the engine's threads; each chunk writes its own
+    slice, so two threads give the one-thread scores bit for bit."""
+    from perfectmatch import batch_stages as stages
+    from perfectmatch.ports import NO_PROGRESS
+
+    monkeypatch.setattr(stages, "SCORE_CHUNK", 97)
+    scores = []
+    for workers in (1, 2):
+        app = make_app(populated, workers=workers)
+        ctx = stages.BatchContext(app=app, day=DAY, owner="test", mode="exact", done={}, progress=NO_PROGRESS)
+        stages.load_stage(ctx)
+        stages.vectors_stage(ctx)
+        rng = np.random.default_rng(0)
+        a, b = rng.integers(0, len(ctx.frame), 5000), rng.integers(0, len(ctx.frame), 5000)
+        scores.append(stages._vector_scores(ctx, a, b))
+        app.close()
+    assert scores[0].tobytes() == scores[1].tobytes()
+    assert np.isfinite(scores[0]).all()

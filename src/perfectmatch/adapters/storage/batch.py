@@ -126,7 +126,9 @@ class SqlBatchStore:
         return len(rows)
 
     def matches_on(self, day: date) -> list[Match]:
-        rows = self._conn.execute(select(s.matches).where(s.matches.c.day == day)).mappings()
+        """The matches made on ``day``, by ``(user_a, user_b)``."""
+        m = s.matches
+        rows = self._conn.execute(select(m).where(m.c.day == day).order_by(m.c.user_a, m.c.user_b)).mappings()
         return [MATCHES.from_row(r) for r in rows]
 
     def matches_of(self, user_id: int, *, since: date | None = None) -> list[Match]:
