@@ -64,12 +64,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+SQLITE_CACHE_KIB = 65_536  # page cache per connection, filled as pages are read (SQLite's default: 2 MiB)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Per connection: foreign keys enforced, WAL (readers never block the writer), and a 64 MiB page
+    cache: the batch's bulk inserts look up two users and update a user-keyed index per row, and at a
+    million users 2 MiB misses on most of them (2 M matches with their insights: 51 -> 44 s)."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cur.close()
 
 
