@@ -2,8 +2,9 @@
 
 Active users are sorted into blocks (``blocks.partition``); each unit of work (consecutive blocks
 of one class, at least ``min_query`` rows) is multiplied with the rows of every block that may
-hold a compatible partner (``blocks.block_pairs``). Over the full population each unordered block
-pair is covered once and entries are credited to both sides. The products are of whole-number
+hold a compatible partner (``blocks.block_pairs``), in row slices that each multiply only the
+targets they can pair with (``_SortedSide.chunk_targets``). Over the full population each unordered
+block pair is covered once and entries are credited to both sides. The products are of whole-number
 grid vectors (:func:`pairs.grid_vectors`), so each entry already is the exact, path-independent
 similarity; the entries above the threshold get the exact pairwise checks.
 """
@@ -41,6 +42,7 @@ _COMPACT_ENTRIES = 20_000_000
 _PRODUCT_ENTRIES = 1 << 24  # entries of one matrix product at most (64 MiB of float32), see _query_chunks
 _MIN_CHUNK_ROWS = 128  # query rows of one product at least, so that BLAS stays efficient
 _DOT_SPAN = 1 << 25  # grid products lie in (-2**24, 2**24)
+_IN_FLIGHT = 32  # units queued or running per thread (_map_as_done)
 
 
 def exact_survivors(
@@ -147,10 +149,12 @@ def _query_chunks(pos: np.ndarray, targets: int) -> Iterator[np.ndarray]:
 
 
 def _map_as_done(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map(fn, items)`` on ``workers`` threads with at most ``2 * workers`` in flight, each result as
-    soon as it is done (in order with one worker). Not in submission order: units differ in size by
-    orders of magnitude (a metro core's against a suburb's), and waiting for the head of the queue
-    left the other threads idle while one worked through a large unit."""
+    """``map(fn, items)`` on ``workers`` threads with at most ``_IN_FLIGHT * workers`` in flight, each
+    result as soon as it is done (in order with one worker). Not in submission order: units differ in
+    size by orders of magnitude (a metro core's against a suburb's), and waiting for the head of the
+    queue left the other threads idle while one worked through a large unit. The window is deep
+    because the consumer pauses to reduce what it collected (seconds at a million users) and submits
+    nothing meanwhile: with two units per thread queued the threads ran dry within a fraction of that."""
     if workers <= 1:
         yield from map(fn, items)
         return
@@ -158,7 +162,7 @@ def _map_as_done(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
         running: set[Future[R]] = set()
         for item in items:
             running.add(pool.submit(fn, item))
-            if len(running) >= 2 * workers:
+            if len(running) >= _IN_FLIGHT * workers:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for f in done:
                     yield f.result()

@@ -181,6 +181,31 @@ def test_threads_hand_back_each_result_when_it_is_done() -> None:
     assert list(_map_as_done(fn, range(5), workers=1)) == [0, 1, 2, 3, 4]
 
 
+def test_threads_keep_working_while_the_consumer_is_busy() -> None:
+    """The consumer reduces what it collected between results and submits nothing meanwhile: the
+    threads must still have a deep queue of units to work through (they ran dry with two per thread)."""
+    import threading
+    import time
+
+    from perfectmatch.matching import blocked
+
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def fn(item: int) -> int:
+        with lock:
+            done.append(item)
+        return item
+
+    got = blocked._map_as_done(fn, range(200), workers=2)
+    first = next(got)  # then the consumer is "busy": it asks for nothing more for a while
+    deadline = time.monotonic() + 10
+    while len(done) < 32 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(done) >= 32
+    assert sorted([first, *got]) == list(range(200))
+
+
 @settings(max_examples=40, deadline=None)
 @given(d=st.integers(1, 1536), n=st.integers(2, 40), seed=st.integers(0, 2**31), spiky=st.booleans())
 def test_grid_products_are_exact_in_float32(d: int, n: int, seed: int, spiky: bool) -> None:
