@@ -198,6 +198,40 @@ def test_expansion_work_shifts_the_balance_towards_needy_tiles() -> None:
         assert np.array_equal(np.sort(np.concatenate([p.owned for p in split])), np.flatnonzero(rules.active))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_link_work_counts_the_partners_a_row_slice_reaches(seed: int) -> None:
+    """The first pass's pair work per tile pair, with rules: each side's size times the other tile's
+    users within the side's cell span plus the smaller of their radius and the cell's largest, of the
+    cell's centre (the blocked engine's slice filter), averaged over both sides: brute force, user by
+    user, on a simulated population."""
+    from perfectmatch.matching import distributed as dist
+    from perfectmatch.matching.prefilter import unit_vectors
+
+    day = date(2026, 11, 25)
+    pop = simulate(3000, seed, today=day, bank=False)
+    rules = build_rules(pop.frame, day=day)
+    cells = dist._cells(pop.frame, rules, rules.radius_km, 40.0)
+    tiles = dist._Tiles.of(pop.frame, cells)
+    src, dst = dist._cell_links(cells, cells.radius_km)
+    got = tiles.links(src, dst, rules).toarray()
+    plain = tiles.links(src, dst).toarray()
+    centre = unit_vectors(cells.lat, cells.lon)
+    users = [cells.rows[tiles.tile_of == t] for t in range(tiles.tile_cell.size)]
+    size = tiles.sizes
+
+    def reached(c: int, u: int) -> int:
+        rows = users[u]
+        km = dist._lower_bound_km(rules.unit[rows] @ centre[c])
+        return int((km <= cells.span_km[c] + np.minimum(rules.radius_km[rows], cells.radius_km[c])).sum())
+
+    t_idx, u_idx = np.nonzero(plain)
+    assert t_idx.size > 0
+    for t, u in zip(t_idx.tolist(), u_idx.tolist(), strict=True):
+        want = 0.5 * (size[t] * reached(tiles.tile_cell[t], u) + size[u] * reached(tiles.tile_cell[u], t))
+        assert got[t, u] == pytest.approx(want)
+    assert (got <= plain + 1e-9).all() and got.sum() < plain.sum()
+
+
 @settings(max_examples=80, deadline=None)
 @given(data=st.data(), parts=st.integers(2, 4), tiles=st.integers(2, 14))
 def test_the_refinement_moves_tiles_by_the_load_it_predicts(data: st.DataObject, parts: int, tiles: int) -> None:
