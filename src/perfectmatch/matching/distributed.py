@@ -400,8 +400,9 @@ class _Tiles:
         similarity share is unknown before the first pass). The constants are fitted to the measured
         ratio of expansion to first-pass CPU on one worker of the simulated 100k, 300k and 1M
         populations (1.13, 0.52, 0.21; this estimate gives 1.14, 0.55, 0.22; the earlier square root,
-        fitted on 100k and 300k only, gave 0.33 at 1M). Needy users cluster in sparse places and rare
-        classes; used only to balance."""
+        fitted on 100k and 300k only, gave 0.33 at 1M), against block-pair entries; against the
+        reached-partner first pass of :meth:`links` with rules it is weighted ``_EXPANSION_WEIGHT``.
+        Needy users cluster in sparse places and rare classes; used only to balance."""
         pools = np.maximum(self.expected_pools(rules), 1.0)
         share = np.minimum(1.0, (_NEEDY_POOL * min_pool / pools) ** _NEEDY_EXPONENT)
         return _EXPANSION_WEIGHT * 2.0 * self.sizes * share * self._linked_sum(src, dst)
