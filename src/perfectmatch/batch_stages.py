@@ -369,14 +369,15 @@ def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray) -> np.ndarra
         out[lo : lo + chunk] = scoring.reciprocal_scores({d.value: sims[d.value] for d in DIMENSIONS},
                                                          vs.importance[ca], vs.importance[cb], text=sims[TEXT_BLOCK])
 
-    workers = min(ctx.app.settings.matching.engine_threads(), -(-a.size // chunk))
-    if workers <= 1:
-        for lo in range(0, a.size, chunk):
-            one(lo)
-    else:
+    starts = range(0, a.size, chunk)
+    workers = min(ctx.app.settings.matching.engine_threads(), len(starts))
+    if workers > 1:
         _block_norms(ctx)  # computed once, before the threads share it
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, range(0, a.size, chunk)))
+            list(pool.map(one, starts))
+    else:
+        for lo in starts:
+            one(lo)
     return out
 
 
@@ -459,11 +460,12 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     )
     chosen = above[alloc.selected]
     lo_ids, hi_ids = np.minimum(ids[a[chosen]], ids[b[chosen]]), np.maximum(ids[a[chosen]], ids[b[chosen]])
-    # in key order (as matches_on reads them back): the inserts then walk the indexes and the users'
-    # key lookups in order instead of at random
-    order = np.lexsort((hi_ids, lo_ids))
-    chosen, lo_ids, hi_ids = chosen[order], lo_ids[order], hi_ids[order]
-    excluded_hit = np.isin(pair_keys(lo_ids, hi_ids), ctx.excluded)
+    # in (user_a, user_b) order, as matches_on reads them back: the inserts then walk the indexes and
+    # the users' key lookups in order instead of at random (pair keys sort exactly so)
+    keys = pair_keys(lo_ids, hi_ids)
+    order = np.argsort(keys)
+    chosen, lo_ids, hi_ids, keys = chosen[order], lo_ids[order], hi_ids[order], keys[order]
+    excluded_hit = np.isin(keys, ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it
     final_r = [round(x, 3) for x in final[chosen].tolist()]

@@ -92,7 +92,7 @@ def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0
     # by age within a block too: consecutive rows (one matrix product's queries) then share an age,
     # which lets the blocked engine drop the targets none of them can pair with (chunk_targets)
     order = np.lexsort((ages, band, cx, cy, klass))
-    rows, klass, cy, cx, band = rows[order], klass[order], cy[order], cx[order], band[order]
+    rows, klass, cy, cx, band, ages = rows[order], klass[order], cy[order], cx[order], band[order], ages[order]
     lat, lon = frame.lat[rows], frame.lon[rows]
     if rows.size == 0:
         empty_i = np.zeros(0, np.int64)
@@ -103,7 +103,6 @@ def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0
     new[1:] = (klass[1:] != klass[:-1]) | (cy[1:] != cy[:-1]) | (cx[1:] != cx[:-1]) | (band[1:] != band[:-1])
     start = np.flatnonzero(new)
     stop = np.append(start[1:], rows.size)
-    ages = rules.ages[rows]
     lat_c = (np.minimum.reduceat(lat, start) + np.maximum.reduceat(lat, start)) / 2
     lon_c = (np.minimum.reduceat(lon, start) + np.maximum.reduceat(lon, start)) / 2
     sizes = stop - start
@@ -116,8 +115,8 @@ def partition(frame: PopulationFrame, rules: PairRules, *, cell_km: float = 40.0
         class_gender=classes // (256 * 16),
         class_seeks=(classes // 16) % 256,
         class_goal=classes % 16,
-        age_lo=np.minimum.reduceat(ages, start).astype(np.int64),
-        age_hi=np.maximum.reduceat(ages, start).astype(np.int64),
+        age_lo=np.minimum.reduceat(ages, start),
+        age_hi=np.maximum.reduceat(ages, start),
         want_lo=np.minimum.reduceat(frame.age_min[rows], start).astype(np.int64),
         want_hi=np.maximum.reduceat(frame.age_max[rows], start).astype(np.int64),
         lat=lat_c,

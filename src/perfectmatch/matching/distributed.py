@@ -365,15 +365,14 @@ class _Tiles:
                  ) -> np.ndarray:
         """Per (``link``, tile ``u`` in the link's ``dst`` cell): the tile's users that a row slice in the
         ``src`` cell keeps (``blocked._SortedSide.chunk_targets``' distance bound, with the cell for the
-        slice: within the cell's span plus the smaller of the user's radius and the cell's largest of
-        the cell's centre). Dense metros' links reach only part of a neighbouring cell."""
+        slice: :func:`_within_reach` of it). Dense metros' links reach only part of a neighbouring cell."""
         cells = self.cells
         pos = concat_ranges(cells.start[dst], cells.stop[dst])
         of = np.repeat(np.arange(src.size), cells.sizes[dst])
         centre = unit_vectors(cells.lat, cells.lon)[src[of]]
         rows = cells.rows[pos]
-        km = _lower_bound_km(np.einsum("ij,ij->i", rules.unit[rows], centre))
-        near = km <= cells.span_km[src[of]] + np.minimum(rules.radius_km[rows], cells.radius_km[src[of]])
+        near = _within_reach(cells, src[of], np.einsum("ij,ij->i", rules.unit[rows], centre), rules.radius_km[rows],
+                             cells.radius_km)
         n = self.tile_cell.size
         keys, got = np.unique(of[near] * n + self.tile_of[pos[near]], return_counts=True)
         want = link * n + u
@@ -577,10 +576,18 @@ def _halo_rows(rules: PairRules, reach_km: np.ndarray, cells: _Cells, mine: np.n
     step = max(1, 4_000_000 // max(mine.size, 1))
     for lo in range(0, rows.size, step):
         r = rows[lo : lo + step]
-        dist = _lower_bound_km(rules.unit[r] @ unit_owned.T)
-        reach = np.minimum(reach_km[r][:, None], cells.reach_km[mine][None, :])
-        keep[lo : lo + step] = (dist - cells.span_km[mine][None, :] <= reach).any(axis=1)
+        keep[lo : lo + step] = _within_reach(cells, mine[None, :], rules.unit[r] @ unit_owned.T, reach_km[r][:, None],
+                                             cells.reach_km).any(axis=1)
     return rows[keep]
+
+
+def _within_reach(cells: _Cells, c: np.ndarray, dots: np.ndarray, radius_km: np.ndarray,
+                  cell_radius_km: np.ndarray) -> np.ndarray:
+    """Whether users (their unit-vector ``dots`` with the centres of cells ``c``, broadcast together)
+    are within a cell's reach: the distance to its centre, less its span, within the smaller of the
+    user's radius and the cell's largest (``cell_radius_km`` per cell). Any user within both radii of
+    a member of the cell passes; the halo and the first pass's work estimate both rest on it."""
+    return _lower_bound_km(dots) - cells.span_km[c] <= np.minimum(radius_km, cell_radius_km[c])
 
 
 # ------------------------------------------------------------------------------- worker side
