@@ -469,7 +469,8 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     assert not excluded_hit.any(), "distribution offered an excluded pair"
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it
     final_r = [round(x, 3) for x in final[chosen].tolist()]
-    with ctx.app.uow as uow:  # insights and matches commit together, built and inserted in chunks
+    # insights and matches commit together, built and inserted in chunks, their users checked once
+    with ctx.app.uow as uow, uow.bulk_inserts(np.concatenate([lo_ids, hi_ids])):
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
             missing = part[np.array([k not in analysed for k in part.tolist()], dtype=bool)] if analysed else part
@@ -481,7 +482,6 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
                 day=ctx.day, user_a=lo_ids[lo:end], user_b=hi_ids[lo:end], vector_score=vector_r[lo:end],
                 ai_score=ai[part], final_score=final_r[lo:end], source=source[part],
                 insight_id=[analysed.get(k) or fallback.get(k) for k in part.tolist()]))
-        uow.commit()
     ctx.matches = MatchColumns(lo_ids, hi_ids, np.asarray(final_r, dtype=np.float64))
     per_user = np.bincount(np.concatenate([a[chosen], b[chosen]]), minlength=len(frame))
     by_tier = {t.value: int(per_user[frame.tier == i].sum()) for i, t in enumerate(TIERS)}

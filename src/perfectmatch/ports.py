@@ -7,6 +7,7 @@ adapters or small public fakes. The core never imports an adapter, only these ro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import TracebackType
@@ -198,6 +199,11 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def bulk_inserts(self, user_ids: np.ndarray) -> AbstractContextManager[None]:
+        """A block of bulk inserts referencing only the users ``user_ids`` (checked once, as a set,
+        where per-row key checks cost more), committed at its end."""
+        ...
 
     def member(self, user_id: UserId) -> Member:
         """Load one user's user, profile, preferences and response together."""

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from perfectmatch.adapters.storage.fkcheck import user_key_columns
 from perfectmatch.adapters.storage.uow import SqlAlchemyUnitOfWork
+from perfectmatch.errors import StorageError
 from perfectmatch.frame import MatchBatch, VectorSet
 from perfectmatch.models import Notification, NotificationType, User
 
@@ -138,3 +139,68 @@ def test_a_role_without_the_grant_keeps_the_servers_checks(engine: Engine) -> No
         with pytest.raises(Exception, match=r"(?i)foreign key"):
             SqlBatchStore(conn).add_matches(matches([a], [b + 1000]))
         conn.rollback()
+
+
+def test_bulk_inserts_check_their_users_once_and_commit(engine: Engine) -> None:
+    """A ``bulk_inserts`` block stores and commits its rows; afterwards (on SQLite, where the block
+    switches the per-row checks off) every write is checked again."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b = users(uow, 2)
+        uow.commit()
+    with uow, uow.bulk_inserts(np.array([a, b, a])):
+        uow.batch.add_insights([insight(a, b)])
+        uow.batch.add_matches(matches([a], [b]))
+    with uow:
+        assert [(m.user_a, m.user_b) for m in uow.batch.matches_on(DAY)] == [(a, b)]
+        assert list(uow.batch.insights_on(DAY)) == [f"{DAY}:{a}:{b}"]
+        if engine.dialect.name == "sqlite":
+            assert uow.connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            uow.batch.add_notifications([note(b + 1000)])
+
+
+def test_bulk_inserts_refuse_users_that_do_not_exist(engine: Engine) -> None:
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b = users(uow, 2)
+        uow.commit()
+    gone = b + 1000
+    if engine.dialect.name == "sqlite":  # the set check refuses the block before any row is written
+        with uow, pytest.raises(StorageError, match=str(gone)), uow.bulk_inserts(np.array([a, gone])):
+            pytest.fail("the block must not run")
+    else:  # PostgreSQL: COPY's own set-based check (fkcheck) refuses the rows
+        with uow, pytest.raises(Exception, match=r"(?i)foreign key"), uow.bulk_inserts(np.array([a, gone])):
+            uow.batch.add_matches(matches([a], [gone]))
+    with uow, pytest.raises(RuntimeError), uow.bulk_inserts(np.array([a, b])):  # an error rolls back
+        uow.batch.add_matches(matches([a], [b]))
+        raise RuntimeError("crash inside the block")
+    with uow:
+        assert uow.batch.matches_on(DAY) == []
+        if engine.dialect.name == "sqlite":
+            assert uow.connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@sqlite_only
+def test_bulk_inserts_hold_the_write_lock_from_their_check_to_the_commit(engine: Engine) -> None:
+    """On SQLite the users are checked under the write lock: none can be deleted before the commit.
+    Inside a transaction SQLite has already begun, the block keeps the per-row checks."""
+    import sqlite3
+
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b = users(uow, 2)
+        uow.commit()
+    other = sqlite3.connect(engine.url.database, timeout=0.1)
+    with uow, uow.bulk_inserts(np.array([a, b])):
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute(f"DELETE FROM users WHERE id = {a}")
+        uow.batch.add_matches(matches([a], [b]))
+    other.close()
+    with uow:
+        uow.batch.add_insights([insight(a, b)])  # the transaction has begun: the switch would not apply
+        with pytest.raises(Exception, match=r"(?i)foreign key"), uow.bulk_inserts(np.array([a])):
+            uow.batch.add_notifications([note(b + 1000)])

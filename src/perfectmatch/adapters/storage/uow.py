@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Self
 
+import numpy as np
 from sqlalchemy import Connection, Engine
 
 from perfectmatch.adapters.storage import mappings as m
@@ -83,6 +86,50 @@ class SqlAlchemyUnitOfWork:
         conn = self.connection
         conn.rollback()
         conn.begin()
+
+    @contextmanager
+    def bulk_inserts(self, user_ids: np.ndarray) -> Iterator[None]:
+        """A block of bulk inserts whose rows reference no user outside ``user_ids``, committed at its
+        end (rolled back on an error).
+
+        SQLite checks a foreign key with one lookup per row and key: two user lookups per match or
+        insight, half the time of a million-user batch's store (2 M matches with their insights,
+        34 -> 18 s). Here the transaction starts with the write lock taken (no user can be deleted
+        until the commit), ``user_ids`` are checked once as a set, and the per-row checks are off
+        until the block ends. On PostgreSQL, and inside a transaction SQLite has already begun (where
+        the switch would not apply), the block is a plain transaction: COPY checks its keys as a set
+        already (``fkcheck.copy_checked``).
+
+        Raises
+        ------
+        StorageError
+            A user in ``user_ids`` does not exist (nothing is inserted).
+        """
+        conn = self.connection
+        dbapi = conn.connection.dbapi_connection
+        if conn.dialect.name != "sqlite" or dbapi.in_transaction:  # type: ignore[union-attr]
+            yield
+            self.commit()
+            return
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            wanted = np.unique(np.asarray(user_ids, dtype=np.int64))
+            if wanted.size:
+                lo, hi = int(wanted[0]), int(wanted[-1])
+                have = np.array(conn.exec_driver_sql("SELECT id FROM users WHERE id BETWEEN ? AND ?", (lo, hi))
+                                .scalars().all(), dtype=np.int64)
+                missing = np.setdiff1d(wanted, have, assume_unique=True)
+                if missing.size:
+                    raise StorageError(f"cannot store rows for users that do not exist: {missing[:10].tolist()}")
+            yield
+            self.commit()
+        finally:
+            if dbapi.in_transaction:  # type: ignore[union-attr]
+                self.rollback()
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            if conn.exec_driver_sql("PRAGMA foreign_keys").scalar() != 1:  # pragma: no cover - defensive
+                conn.invalidate()  # never hand a connection without key checks back to the pool
 
     def member(self, user_id: UserId) -> Member:
         return Member(
