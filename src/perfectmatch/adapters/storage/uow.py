@@ -117,8 +117,9 @@ class SqlAlchemyUnitOfWork:
             wanted = np.unique(np.asarray(user_ids, dtype=np.int64))
             if wanted.size:
                 lo, hi = int(wanted[0]), int(wanted[-1])
-                have = np.array(conn.exec_driver_sql("SELECT id FROM users WHERE id BETWEEN ? AND ?", (lo, hi))
-                                .scalars().all(), dtype=np.int64)
+                raw = conn.connection.dbapi_connection  # plain tuples: a million through Row objects cost 2 s
+                have = np.array(raw.execute("SELECT id FROM users WHERE id BETWEEN ? AND ?", (lo, hi)).fetchall(),  # type: ignore[union-attr]
+                                dtype=np.int64).reshape(-1)
                 missing = np.setdiff1d(wanted, have, assume_unique=True)
                 if missing.size:
                     raise StorageError(f"cannot store rows for users that do not exist: {missing[:10].tolist()}")
