@@ -30,6 +30,7 @@ from perfectmatch.matching.pairs import (
     grid_vectors,
     min_grid_dot,
     similarity_of,
+    top_k_threaded,
     top_k_triples,
 )
 from perfectmatch.matching.prefilter import EARTH_RADIUS_KM, PairRules, is_excluded, within_radii
@@ -121,8 +122,8 @@ def exact_survivors(
                     full = rank == k - 1
                     floor[r[full]] = s[full]
     side = None  # the grid copy (1 GB at a million 323-d users) is not needed for the last reduction
-    if symmetric:
-        r, c, s, _ = top_k_triples(*_drain(out_r, out_c, out_s), k=k)
+    if symmetric:  # the threads are idle now: the last reduction (seconds at a million users) uses them
+        r, c, s, _ = top_k_threaded(*_drain(out_r, out_c, out_s), k=k, threads=workers)
     else:
         r, c, s = _drain(out_r, out_c, out_s)
     return r.astype(np.int64), c.astype(np.int64), s

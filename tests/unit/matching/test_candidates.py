@@ -257,6 +257,25 @@ def test_fast_row_order_equals_lexsort(entries: list) -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@given(entries=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 9), st.sampled_from([0.5, 0.7, -0.2, 1.0])),
+                max_size=80, unique_by=lambda t: (t[0], t[1])),
+       threads=st.integers(2, 4), k=st.sampled_from([None, 1, 3]))
+def test_threaded_ranking_equals_one_thread(entries: list, threads: int, k: int | None) -> None:
+    """Split into row ranges, ranked on threads and joined, the entries come out as one call gives."""
+    from unittest.mock import patch
+
+    from perfectmatch.matching import pairs
+
+    rows = np.array([e[0] for e in entries], dtype=np.int32)
+    cols = np.array([e[1] for e in entries], dtype=np.int32)
+    sims = np.array([e[2] for e in entries], dtype=np.float64)
+    with patch.object(pairs, "_THREADED_ENTRIES", 1):  # split however few entries there are
+        got = pairs.top_k_threaded(rows, cols, sims, k=k, threads=threads)
+    want = pairs.top_k_triples(rows, cols, sims, k=k)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+@settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), spread_deg=st.sampled_from([0.01, 0.5, 5.0, 90.0, 360.0]),
        rows=st.integers(1, 40))
 def test_chunk_targets_keep_every_target_that_can_pair_with_a_row(seed: int, spread_deg: float, rows: int) -> None:
