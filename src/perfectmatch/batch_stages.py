@@ -188,8 +188,11 @@ def candidates_stage(ctx: BatchContext) -> dict[str, Any] | None:
 
 
 # -------------------------------------------------------------------------------------- analysis
-def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 8192) -> dict[str, np.ndarray]:
-    """Per-block similarity ``(1 + cos) / 2`` of frame-row pairs, computed in chunks (bounded memory).
+def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: int = 8192,
+                        threads: int = 1) -> dict[str, np.ndarray]:
+    """Per-block similarity ``(1 + cos) / 2`` of frame-row pairs, computed in chunks (bounded memory),
+    on ``threads`` threads (numpy's gathers and reductions release the GIL; each chunk writes its own
+    rows, so the numbers do not depend on the threads).
 
     The same numbers as ``VectorSpec.block_cosines`` (``nan`` where a block is empty on either
     side), with each user's per-block squared norms computed once per batch rather than once per
@@ -201,13 +204,27 @@ def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: 
     starts, sq = _block_norms(ctx)
     names = list(ctx.app.vector_spec.slices)
     out = np.empty((a.size, len(names)), dtype=np.float32)
-    for lo in range(0, a.size, chunk):
+
+    def one(lo: int) -> None:
         ca, cb = a[lo : lo + chunk], b[lo : lo + chunk]
         dot = np.add.reduceat(vs.vecs[ca] * vs.vecs[cb], starts, axis=1)
         den = np.sqrt(sq[ca] * sq[cb])
         cos = np.divide(dot, den, out=np.full(dot.shape, np.nan, dtype=np.float32), where=den > 0)
         out[lo : lo + chunk] = (1.0 + cos) / 2.0
+
+    _on_threads(one, range(0, a.size, chunk), threads)
     return {name: out[:, j] for j, name in enumerate(names)}
+
+
+def _on_threads(fn: Any, starts: range, threads: int) -> None:
+    """``fn(lo)`` for every start, on up to ``threads`` threads (in this thread when one suffices)."""
+    workers = min(threads, len(starts))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(fn, starts))
+    else:
+        for lo in starts:
+            fn(lo)
 
 
 def _block_norms(ctx: BatchContext) -> tuple[np.ndarray, np.ndarray]:
@@ -369,15 +386,8 @@ def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray) -> np.ndarra
         out[lo : lo + chunk] = scoring.reciprocal_scores({d.value: sims[d.value] for d in DIMENSIONS},
                                                          vs.importance[ca], vs.importance[cb], text=sims[TEXT_BLOCK])
 
-    starts = range(0, a.size, chunk)
-    workers = min(ctx.app.settings.matching.engine_threads(), len(starts))
-    if workers > 1:
-        _block_norms(ctx)  # computed once, before the threads share it
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, starts))
-    else:
-        for lo in starts:
-            one(lo)
+    _block_norms(ctx)  # computed once, before the threads share it
+    _on_threads(one, range(0, a.size, chunk), ctx.app.settings.matching.engine_threads())
     return out
 
 
@@ -448,7 +458,7 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
         hits = np.flatnonzero(keys[order][slot] == wanted)
         for r, m in zip(hits.tolist(), order[slot][hits].tolist(), strict=True):
             ai[m], ai_source[m], analysed[m] = rows[r]["score"], rows[r]["source"], rows[r]["id"]
-    final, source = scoring.final_scores(vector, ai, vs.completeness[a], vs.completeness[b], ai_source)
+    final = scoring.final_values(vector, ai, vs.completeness[a], vs.completeness[b])
     caps = daily_caps(ctx)
     new_user = day_number(ctx.day) * 86400 - frame.created_at < cfg.new_user_days * 86400
     # allocate sees only the offerable pairs (same selection: candidate pairs are distinct, so its
@@ -467,25 +477,33 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     chosen, lo_ids, hi_ids, keys = chosen[order], lo_ids[order], hi_ids[order], keys[order]
     excluded_hit = np.isin(keys, ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
+    _, source = scoring.final_scores(vector[chosen], ai[chosen], vs.completeness[a[chosen]], vs.completeness[b[chosen]],
+                                     None if ai_source is None else [ai_source[k] for k in chosen.tolist()])
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it
     final_r = [round(x, 3) for x in final[chosen].tolist()]
     # insights and matches commit together, built and inserted in chunks, their users checked once
+    unanalysed = np.array([k not in analysed for k in chosen.tolist()], dtype=bool) if analysed else None
+    missing = chosen if unanalysed is None else chosen[unanalysed]  # they get the fallback's insights
+    sims = _block_similarities(ctx, a[missing], b[missing], threads=cfg.engine_threads())
+    done = 0  # of missing
     with ctx.app.uow as uow, uow.bulk_inserts(np.concatenate([lo_ids, hi_ids])):
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
-            missing = part[np.array([k not in analysed for k in part.tolist()], dtype=bool)] if analysed else part
-            basics = _fallback_rows(ctx, missing, _block_similarities(ctx, a[missing], b[missing]))
+            now = part.size if unanalysed is None else int(unanalysed[lo : lo + STORE_CHUNK].sum())
+            these = slice(done, done + now)
+            done += now
+            basics = _fallback_rows(ctx, missing[these], {name: v[these] for name, v in sims.items()})
             uow.batch.add_insights(basics)
-            fallback = dict(zip(missing.tolist(), (r["id"] for r in basics), strict=True))
+            fallback = dict(zip(missing[these].tolist(), (r["id"] for r in basics), strict=True))
             end = lo + part.size
             uow.batch.add_matches(MatchBatch(  # checked as a whole, as each Match would be
                 day=ctx.day, user_a=lo_ids[lo:end], user_b=hi_ids[lo:end], vector_score=vector_r[lo:end],
-                ai_score=ai[part], final_score=final_r[lo:end], source=source[part],
+                ai_score=ai[part], final_score=final_r[lo:end], source=source[lo:end],
                 insight_id=[analysed.get(k) or fallback.get(k) for k in part.tolist()]))
     ctx.matches = MatchColumns(lo_ids, hi_ids, np.asarray(final_r, dtype=np.float64))
     per_user = np.bincount(np.concatenate([a[chosen], b[chosen]]), minlength=len(frame))
     by_tier = {t.value: int(per_user[frame.tier == i].sum()) for i, t in enumerate(TIERS)}
-    kinds, counts = np.unique(source[chosen].astype(str), return_counts=True)
+    kinds, counts = np.unique(source.astype(str), return_counts=True)
     sources = {str(k): int(c) for k, c in zip(kinds, counts, strict=True)}
     return {"matches": int(chosen.size), "deliveries_by_tier": by_tier, "match_sources": sources,
             "coverage": round(float(alloc.coverage), 4), "exposure_gini": round(float(alloc.gini), 4),

@@ -211,3 +211,32 @@ def test_vector_scores_on_threads_equal_one_thread(populated: str, monkeypatch: 
         app.close()
     assert scores[0].tobytes() == scores[1].tobytes()
     assert np.isfinite(scores[0]).all()
+
+
+def test_offers_point_at_their_own_pairs_insight_analysed_or_not(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With only some pairs analysed (every other shortlisted one), each offer points at the insight of
+    its own pair: the analysis where there is one, else the fallback insight the store stage adds."""
+    from perfectmatch import batch_stages
+    from perfectmatch.ai.fake_server import FakeOpenAIServer
+
+    half = batch_stages.shortlist
+    monkeypatch.setattr(batch_stages, "shortlist", lambda ctx: half(ctx)[::2])
+    monkeypatch.setattr(batch_stages, "STORE_CHUNK", 3)  # chunks cut through runs of both kinds
+    with FakeOpenAIServer() as fake:
+        clock = FakeClock(NOW)
+        settings = Settings(_env_file=None, db_url=db_url, cache={"backend": "none"}, seed=3,
+                            ai={"openai_api_key": "sk-test", "openai_base_url": fake.base_url})
+        app = build_app(settings, clock=clock, cache=MemoryCache(clock), notifier=RecordingNotifier())
+        try:
+            simulate_and_store(app.uow, 400, 11, today=DAY)
+            run_daily_batch(app, day=DAY)
+            with app.uow as uow:
+                matches = uow.batch.matches_on(DAY)
+                insights = uow.batch.insights([m.insight_id for m in matches if m.insight_id])
+        finally:
+            app.close()
+    assert {m.source.value for m in matches} >= {"vector", "llm"}  # both kinds side by side
+    for m in matches:
+        got = insights[m.insight_id]
+        assert (got["user_a"], got["user_b"]) == (m.user_a, m.user_b)
+        assert got["source"] == ("fallback" if m.source.value == "vector" else m.source.value)
