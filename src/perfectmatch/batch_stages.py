@@ -7,6 +7,7 @@ vectors, candidates) always rebuild their in-memory results, cheaply, from what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -216,7 +217,7 @@ def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: 
     return {name: out[:, j] for j, name in enumerate(names)}
 
 
-def _on_threads(fn: Any, starts: range, threads: int) -> None:
+def _on_threads(fn: Callable[[int], None], starts: range, threads: int) -> None:
     """``fn(lo)`` for every start, on up to ``threads`` threads (in this thread when one suffices)."""
     workers = min(threads, len(starts))
     if workers > 1:
@@ -481,11 +482,11 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
                                      None if ai_source is None else [ai_source[k] for k in chosen.tolist()])
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it
     final_r = [round(x, 3) for x in final[chosen].tolist()]
-    # insights and matches commit together, built and inserted in chunks, their users checked once
     unanalysed = np.array([k not in analysed for k in chosen.tolist()], dtype=bool) if analysed else None
     missing = chosen if unanalysed is None else chosen[unanalysed]  # they get the fallback's insights
     sims = _block_similarities(ctx, a[missing], b[missing], threads=cfg.engine_threads())
     done = 0  # of missing
+    # insights and matches commit together, built and inserted in chunks, their users checked once
     with ctx.app.uow as uow, uow.bulk_inserts(np.concatenate([lo_ids, hi_ids])):
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
