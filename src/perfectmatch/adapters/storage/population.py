@@ -9,7 +9,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, String, select, type_coerce
 
 from perfectmatch.adapters.storage import pgcopy
 from perfectmatch.adapters.storage import schema as s
@@ -131,11 +131,18 @@ class SqlPopulationRepository:
 
     def load(self, *, active_on: date | None = None, window_days: int = 30) -> PopulationFrame:
         u, p, q = s.users, s.profiles, s.preferences
+        # SQLite keeps dates and times as ISO text: read as text, numpy parses each column at once (a
+        # date or datetime object per value through SQLAlchemy cost most of a million-user load)
+        as_text = self._conn.dialect.name == "sqlite"
+
+        def temporal(column: Any) -> Any:
+            return type_coerce(column, String) if as_text else column
+
         stmt = (
             select(
-                u.c.id, p.c.gender, q.c.genders_sought, p.c.birth_date, p.c.lat, p.c.lon, q.c.radius_km,
-                q.c.age_min, q.c.age_max, q.c.goal, u.c.tier, u.c.status, u.c.created_at, u.c.last_active_at,
-                p.c.display_name, p.c.place, u.c.source, u.c.source_id,
+                u.c.id, p.c.gender, q.c.genders_sought, temporal(p.c.birth_date), p.c.lat, p.c.lon, q.c.radius_km,
+                q.c.age_min, q.c.age_max, q.c.goal, u.c.tier, u.c.status, temporal(u.c.created_at),
+                temporal(u.c.last_active_at), p.c.display_name, p.c.place, u.c.source, u.c.source_id,
             )
             .join(p, p.c.user_id == u.c.id)
             .join(q, q.c.user_id == u.c.id)
@@ -162,8 +169,8 @@ class SqlPopulationRepository:
             goal=np.array([_GOAL_CODE[g] for g in cols[9]], dtype=np.int8),
             tier=np.array([_TIER_CODE[t] for t in cols[10]], dtype=np.int8),
             status=np.array([_STATUS_CODE[t] for t in cols[11]], dtype=np.int8),
-            created_at=np.array([int(t.timestamp()) for t in cols[12]], dtype=np.int64),
-            last_active_at=np.array([int(t.timestamp()) for t in cols[13]], dtype=np.int64),
+            created_at=_epoch_seconds(cols[12], as_text),
+            last_active_at=_epoch_seconds(cols[13], as_text),
             display_name=np.array(cols[14], dtype=object),
             place=np.array(cols[15], dtype=object),
             source=np.array(cols[16], dtype=object),
@@ -181,6 +188,13 @@ class SqlPopulationRepository:
             stmt = select(r.c.user_id, r.c.answers, r.c.open_texts).where(r.c.user_id.in_(chunk))
             out.extend((int(u), a, t) for u, a, t in self._conn.execute(stmt))
         return out
+
+
+def _epoch_seconds(values: Sequence[Any], as_text: bool) -> np.ndarray:
+    """Whole UTC seconds since the epoch of aware datetimes, or of SQLite's UTC text for them."""
+    if as_text:
+        return np.array(values, dtype="datetime64[us]").astype("datetime64[s]").astype(np.int64)
+    return np.array([int(t.timestamp()) for t in values], dtype=np.int64)
 
 
 class SqlVectorMatrix:
