@@ -7,8 +7,6 @@ vectors, candidates) always rebuild their in-memory results, cheaply, from what 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -18,6 +16,7 @@ import numpy as np
 from perfectmatch.frame import TIERS, MatchBatch, PopulationFrame, VectorSet, day_number, pair_keys
 from perfectmatch.matching import candidates as cand
 from perfectmatch.matching import distribution, prefilter, scoring
+from perfectmatch.matching.pairs import threaded_map
 from perfectmatch.matching.vectors import DIMENSIONS, TEXT_BLOCK, completeness, cosine_threshold
 from perfectmatch.models import (
     Channels,
@@ -213,19 +212,8 @@ def _block_similarities(ctx: BatchContext, a: np.ndarray, b: np.ndarray, chunk: 
         cos = np.divide(dot, den, out=np.full(dot.shape, np.nan, dtype=np.float32), where=den > 0)
         out[lo : lo + chunk] = (1.0 + cos) / 2.0
 
-    _on_threads(one, range(0, a.size, chunk), threads)
+    threaded_map(one, range(0, a.size, chunk), threads)
     return {name: out[:, j] for j, name in enumerate(names)}
-
-
-def _on_threads(fn: Callable[[int], None], starts: range, threads: int) -> None:
-    """``fn(lo)`` for every start, on up to ``threads`` threads (in this thread when one suffices)."""
-    workers = min(threads, len(starts))
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(fn, starts))
-    else:
-        for lo in starts:
-            fn(lo)
 
 
 def _block_norms(ctx: BatchContext) -> tuple[np.ndarray, np.ndarray]:
@@ -388,7 +376,7 @@ def _vector_scores(ctx: BatchContext, a: np.ndarray, b: np.ndarray) -> np.ndarra
                                                          vs.importance[ca], vs.importance[cb], text=sims[TEXT_BLOCK])
 
     _block_norms(ctx)  # computed once, before the threads share it
-    _on_threads(one, range(0, a.size, chunk), ctx.app.settings.matching.engine_threads())
+    threaded_map(one, range(0, a.size, chunk), ctx.app.settings.matching.engine_threads())
     return out
 
 
@@ -478,21 +466,18 @@ def store_stage(ctx: BatchContext) -> dict[str, Any] | None:
     chosen, lo_ids, hi_ids, keys = chosen[order], lo_ids[order], hi_ids[order], keys[order]
     excluded_hit = np.isin(keys, ctx.excluded)
     assert not excluded_hit.any(), "distribution offered an excluded pair"
-    _, source = scoring.final_scores(vector[chosen], ai[chosen], vs.completeness[a[chosen]], vs.completeness[b[chosen]],
-                                     None if ai_source is None else [ai_source[k] for k in chosen.tolist()])
+    source = scoring.score_sources(ai[chosen], None if ai_source is None else [ai_source[k] for k in chosen.tolist()])
     vector_r = [round(x, 6) for x in vector[chosen].tolist()]  # Python's rounding, as the models stored it
     final_r = [round(x, 3) for x in final[chosen].tolist()]
-    unanalysed = np.array([k not in analysed for k in chosen.tolist()], dtype=bool) if analysed else None
-    missing = chosen if unanalysed is None else chosen[unanalysed]  # they get the fallback's insights
+    # the delivered pairs nobody analysed get the fallback's insights: their positions in chosen
+    at = np.flatnonzero([k not in analysed for k in chosen.tolist()]) if analysed else np.arange(chosen.size)
+    missing = chosen[at]
     sims = _block_similarities(ctx, a[missing], b[missing], threads=cfg.engine_threads())
-    done = 0  # of missing
     # insights and matches commit together, built and inserted in chunks, their users checked once
     with ctx.app.uow as uow, uow.bulk_inserts(np.concatenate([lo_ids, hi_ids])):
         for lo in range(0, chosen.size, STORE_CHUNK):
             part = chosen[lo : lo + STORE_CHUNK]
-            now = part.size if unanalysed is None else int(unanalysed[lo : lo + STORE_CHUNK].sum())
-            these = slice(done, done + now)
-            done += now
+            these = slice(*np.searchsorted(at, [lo, lo + STORE_CHUNK]))  # the part's entries of missing
             basics = _fallback_rows(ctx, missing[these], {name: v[these] for name, v in sims.items()})
             uow.batch.add_insights(basics)
             fallback = dict(zip(missing[these].tolist(), (r["id"] for r in basics), strict=True))

@@ -160,6 +160,11 @@ class _Cells:
     def sizes(self) -> np.ndarray:
         return self.stop - self.start
 
+    @cached_property
+    def unit(self) -> np.ndarray:
+        """``(cells, 3)`` unit vectors of the cells' centres (the links, halos and work estimates use them)."""
+        return unit_vectors(self.lat, self.lon)
+
     def cell_of_rows(self, n: int) -> np.ndarray:
         """``(n,)`` cell index of every frame row (-1 for inactive rows)."""
         out = np.full(n, -1, dtype=np.int64)
@@ -205,7 +210,7 @@ def _cell_links(cells: _Cells, radius_km: np.ndarray) -> tuple[np.ndarray, np.nd
     """All cell pairs ``(c, d)`` (both directions, ``c == d`` included) that may hold a pair of users
     within both users' radii: their distance, less both spans, within the smaller largest radius
     (``radius_km`` per cell)."""
-    unit = unit_vectors(cells.lat, cells.lon)
+    unit = cells.unit
     out_c, out_d = [], []
     for lo in range(0, len(cells), _CELL_CHUNK):
         c = np.arange(lo, min(lo + _CELL_CHUNK, len(cells)))
@@ -369,7 +374,7 @@ class _Tiles:
         cells = self.cells
         pos = concat_ranges(cells.start[dst], cells.stop[dst])
         of = np.repeat(np.arange(src.size), cells.sizes[dst])
-        centre = unit_vectors(cells.lat, cells.lon)[src[of]]
+        centre = cells.unit[src[of]]
         rows = cells.rows[pos]
         near = _within_reach(cells, src[of], np.einsum("ij,ij->i", rules.unit[rows], centre), rules.radius_km[rows],
                              cells.radius_km)
@@ -409,7 +414,7 @@ class _Tiles:
     def expected_pools(self, rules: PairRules) -> np.ndarray:
         """Per tile, the compatible users in cells whose centre is within the tile's mean radius."""
         near, tile_class = self.compatible_near()
-        unit = unit_vectors(self.cells.lat, self.cells.lon)
+        unit = self.cells.unit
         radius = np.bincount(self.tile_of, weights=rules.radius_km[self.cells.rows]) / self.sizes
         pools = np.zeros(self.tile_cell.size)
         step = max(1, 4_000_000 // max(len(self.cells), 1))
@@ -571,7 +576,7 @@ def _halo_rows(rules: PairRules, reach_km: np.ndarray, cells: _Cells, mine: np.n
     if near.size == 0:
         return np.zeros(0, np.int64)
     rows = cells.rows[concat_ranges(cells.start[near], cells.stop[near])]
-    unit_owned = unit_vectors(cells.lat[mine], cells.lon[mine])
+    unit_owned = cells.unit[mine]
     keep = np.zeros(rows.size, dtype=bool)
     step = max(1, 4_000_000 // max(mine.size, 1))
     for lo in range(0, rows.size, step):

@@ -8,8 +8,10 @@ values, see :func:`grid_vectors`) and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -187,9 +189,22 @@ def top_k_threaded(
         at = np.flatnonzero(part == p)
         pieces.append((rows[at], cols[at], sims[at]))
     del part  # 8 bytes per entry: 330 MB at the end of a million-user first pass
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        ranked = list(pool.map(lambda piece: top_k_triples(*piece, k=k), pieces))
+    ranked = threaded_map(lambda piece: top_k_triples(*piece, k=k), pieces, threads)
     return tuple(np.concatenate(x) for x in zip(*ranked, strict=True))  # type: ignore[return-value]
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def threaded_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R]:
+    """``[fn(x) for x in items]`` on up to ``threads`` threads, in order (numpy's heavy calls release
+    the GIL); in this thread when one suffices."""
+    workers = min(threads, len(items))
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
 
 
 def _row_best_first(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray) -> np.ndarray:

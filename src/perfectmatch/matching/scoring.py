@@ -231,14 +231,20 @@ def final_scores(
         ``(m,)`` float64 in ``[0, 100]`` and ``(m,)`` object array of ``ScoreSource`` values.
     """
     final = final_values(vector, ai, completeness_a, completeness_b, ai_weight=ai_weight)
+    return final, score_sources(ai, ai_source)
+
+
+def score_sources(ai: np.ndarray, ai_source: Sequence[str | None] | None = None) -> np.ndarray:
+    """The sources :func:`final_scores` gives its scores: ``vector`` where ``ai`` is ``nan``, else the
+    AI result's ``ai_source`` (default ``llm``), as an ``(m,)`` object array of ``ScoreSource`` values."""
     has_ai = ~np.isnan(np.asarray(ai, dtype=np.float64))
-    src = np.full(final.shape, ScoreSource.VECTOR.value, dtype=object)
+    src = np.full(has_ai.shape, ScoreSource.VECTOR.value, dtype=object)
     if ai_source is None:
         src[has_ai] = ScoreSource.LLM.value
     else:
         idx = np.flatnonzero(has_ai)  # only the analysed pairs: a batch has millions of vector-only ones
         src[idx] = [ScoreSource(ai_source[i] or ScoreSource.LLM).value for i in idx.tolist()]
-    return final, src
+    return src
 
 
 @dataclass(frozen=True)
