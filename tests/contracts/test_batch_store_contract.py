@@ -77,6 +77,22 @@ def test_notifications_insert_once_and_mark_delivered(engine: Engine) -> None:
         uow.commit()
         assert uow.batch.undelivered(f"batch:{DAY}:") == {}
         assert uow.notifications.get(note.id).delivered
+        assert uow.notifications.get(note.id).delivered_at == NOW
+
+
+def test_mark_delivered_marks_exactly_the_listed_ids(engine: Engine) -> None:
+    """Ids travel as one array parameter: quotes, backslashes and non-ASCII survive, others stay pending."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        (a,) = users(uow, 1)
+        ids = [f"x:{a}:{tail}" for tail in ('plain', 'q"uote', "back\\slash", "ünï", "'single", "%s", "?")]
+        uow.batch.add_notifications([Notification(id=i, user_id=a, type=NotificationType.NEW_MATCH, created_at=NOW)
+                                     for i in ids])
+        uow.batch.mark_delivered([], NOW)
+        uow.batch.mark_delivered([*ids[1::2], "x:absent"], NOW)
+        uow.commit()
+        assert sorted(uow.batch.undelivered("x:")) == sorted(ids[0::2])
+        assert all(uow.notifications.get(i).delivered_at == NOW for i in ids[1::2])
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

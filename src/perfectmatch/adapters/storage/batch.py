@@ -198,8 +198,15 @@ class SqlBatchStore:
         return out
 
     def mark_delivered(self, ids: list[str], now: datetime) -> None:
-        n = s.notifications
-        for lo in range(0, len(ids), CHUNK):
-            self._conn.execute(
-                update(n).where(n.c.id.in_(ids[lo : lo + CHUNK])).values(delivered=True, delivered_at=now)
-            )
+        """One statement however many ids, passed as one array parameter (PostgreSQL ``= ANY``, SQLite
+        ``json_each``): an ``IN`` list was compiled anew per call and an executemany bound each row
+        through SQLAlchemy, ~5 us per id either way."""
+        if not ids:
+            return
+        if self._conn.dialect.name == "sqlite":
+            self._conn.exec_driver_sql(
+                "UPDATE notifications SET delivered = 1, delivered_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+                (AsText(True)(now), orjson.dumps(ids).decode()))
+        else:
+            self._conn.exec_driver_sql(
+                "UPDATE notifications SET delivered = true, delivered_at = %s WHERE id = ANY(%s)", (now, ids))
