@@ -3,10 +3,13 @@ PostgreSQL the set-based check (``fkcheck``) locks the users it relies on until 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from perfectmatch.adapters.storage.fkcheck import user_key_columns
@@ -204,3 +207,34 @@ def test_bulk_inserts_hold_the_write_lock_from_their_check_to_the_commit(engine:
         uow.batch.add_insights([insight(a, b)])  # the transaction has begun: the switch would not apply
         with pytest.raises(Exception, match=r"(?i)foreign key"), uow.bulk_inserts(np.array([a])):
             uow.batch.add_notifications([note(b + 1000)])
+
+
+@sqlite_only
+def test_bulk_inserts_refuse_a_missing_user_inside_a_gapped_range(engine: Engine) -> None:
+    """The one-count fast path holds only for a range without gaps; a gap not asked for is fine."""
+    uow = SqlAlchemyUnitOfWork(engine)
+    with uow:
+        a, b, c = users(uow, 3)
+        uow.connection.exec_driver_sql(f"DELETE FROM users WHERE id = {b}")
+        uow.commit()
+    with uow, uow.bulk_inserts(np.array([c, a])):
+        uow.batch.add_matches(matches([a], [c]))
+    with uow, pytest.raises(StorageError, match=rf"\[{b}\]"), uow.bulk_inserts(np.array([a, b, c])):
+        pytest.fail("the block must not run")
+
+
+@given(st.sets(st.integers(1, 40), min_size=1), st.sets(st.integers(1, 45), min_size=1))
+def test_the_user_check_refuses_exactly_the_missing_ids(existing: set[int], wanted: set[int]) -> None:
+    import sqlite3
+
+    from perfectmatch.adapters.storage.uow import _check_users_exist
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+    db.executemany("INSERT INTO users VALUES (?)", [(i,) for i in existing])
+    missing = sorted(wanted - existing)
+    if missing:
+        with pytest.raises(StorageError, match=re.escape(str(missing[:10]))):
+            _check_users_exist(db, np.array(sorted(wanted)))
+    else:
+        _check_users_exist(db, np.array(sorted(wanted)))
